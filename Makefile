@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install model data test test-fast bench lock clean
+.PHONY: help install model data check-recipes train test test-fast bench lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -40,14 +40,22 @@ $(MODEL)/config.json:
 data: model  ## build every dataset of data/spec.yml (skips up-to-date ones)
 	$(PY) -m arcprep data --spec data/spec.yml
 
-test: model  ## run the test suite
+check-recipes: data  ## check every recipe against the schema and its datasets
+	$(PY) -m arcprep check recipes/*.yml
+
+RECIPE ?= recipes/smollm2_cpu.yml
+train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_cpu.yml); re-run to resume
+	$(PY) -m arcprep train $(RECIPE)
+
+test: data  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## tests without the slow end-to-end runs
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-bench: model  ## print the benchmark figures
+bench: data  ## print the benchmark figures
 	$(PY) bench/arcprep_build.py
+	$(PY) bench/train_throughput.py
 
 clean:  ## remove built datasets and outputs (keeps the venv and the model)
 	rm -rf data/*.jsonl data/*.manifest.json out runs

@@ -1,4 +1,4 @@
-"""Command line: ``python -m arcprep {validate,leakage,build,data,model} ...`` (``--help`` on each)."""
+"""Command line: ``python -m arcprep {validate,leakage,build,data,check,train,model} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,28 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from arcprep.recipe_check import check_recipe
+
+    bad = 0
+    for recipe in args.recipes:
+        problems = check_recipe(recipe, root=args.root, for_training=args.for_training)
+        for problem in problems:
+            print(f"{recipe}: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"ok: {recipe}")
+        bad += bool(problems)
+    return 1 if bad else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from arcprep.train import parse_overrides, train
+
+    out = train(args.recipe, parse_overrides(args.set or []), root=args.root, dry_run=args.dry_run)
+    print(f"adapter: {out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m arcprep", description="ARC tasks -> validated, augmented chat JSONL.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -146,6 +168,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("check", help="check recipes against the recipe schema and the datasets they name")
+    p.add_argument("recipes", nargs="+", type=Path)
+    p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
+    p.add_argument("--for-training", action="store_true", help="also require outputs of earlier stages")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("train", help="check a recipe, then train it with Axolotl (resumes from its last checkpoint)")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
+    p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
+    p.add_argument("--dry-run", action="store_true", help="check and print the command, do not train")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("model", help="convert the embedded SmolLM2-135M-Instruct GGUF to a local model folder")
     p.add_argument("--out", type=Path, default=Path("models/smollm2-135m-instruct"))

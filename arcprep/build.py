@@ -172,7 +172,7 @@ def build_dataset(cfg: BuildConfig, out: Path, progress: bool = True) -> dict[st
 
         total = sum(len(t.test) for t in tasks) * cfg.copies
         for sample in tqdm(_samples(cfg, tasks), total=total, desc=f"build {out.name}", unit="sample",
-                           disable=not progress, leave=False):
+                           disable=None if progress else True, leave=False):
             chunk.append(sample)
             if len(chunk) >= 256:
                 flush()
