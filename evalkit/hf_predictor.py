@@ -1,0 +1,32 @@
+"""A Predictor backed by a Hugging Face model: render chat prompts, batch by length, generate greedily."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalkit.generate import Generation, generate_batch
+
+
+class HFPredictor:
+    """Callable: conversations -> greedy Generations, in batches of similar prompt length."""
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8, max_new_tokens: int = 931):
+        self.model, self.tokenizer = model, tokenizer
+        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+
+    def render(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+        return self.tokenizer.apply_chat_template(conversations, tokenize=False, add_generation_prompt=True)
+
+    def count(self, messages: list[dict[str, str]]) -> int:
+        return len(self.tokenizer(self.render([messages])[0], add_special_tokens=False)["input_ids"])
+
+    def __call__(self, conversations: list[list[dict[str, str]]]) -> list[Generation]:
+        prompts = self.render(conversations)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        results: list[Generation | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            for i, gen in zip(idx, generate_batch(self.model, self.tokenizer, [prompts[i] for i in idx],
+                                                  self.max_new_tokens)):
+                results[i] = gen
+        return results  # type: ignore[return-value]

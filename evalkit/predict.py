@@ -1,0 +1,72 @@
+"""Predict one task: prompts under N augmentations, parse strictly, revert, vote into attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from arcprep.augment import Augmentation
+from arcprep.build import BuildConfig, sample_augmentation
+from arcprep.encoding import GridParseError, decode_grid
+from arcprep.prompt import chat_messages
+from arcprep.tasks import Pair, Task
+from arcprep.tokens import trim_to_budget
+from evalkit.generate import Generation
+from evalkit.model import PromptSettings
+from evalkit.voting import vote
+
+TTA_AUGMENTS = ["dihedral", "color", "shuffle"]  # never swap: the test output is unknown
+
+
+class Predictor(Protocol):
+    def __call__(self, conversations: list[list[dict[str, str]]]) -> list[Generation]: ...
+
+
+@dataclass
+class WorkItem:
+    task_id: str
+    test_index: int
+    augmentation: Augmentation
+    messages: list[dict[str, str]]
+    n_train: int
+
+
+def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSettings,
+               count: Callable[[list[dict[str, str]]], int] | None = None,
+               max_prompt_tokens: int | None = None) -> list[WorkItem]:
+    """One prompt per (test input, augmentation). Augmentation 0 is the task as given."""
+    cfg = BuildConfig(source="-", augment=TTA_AUGMENTS, copies=n_augmentations, seed=seed)
+    items = []
+    for t, test in enumerate(task.test):
+        hidden = Pair(test.input)  # the model never sees the answer
+        for copy in range(n_augmentations):
+            aug = sample_augmentation(cfg, task, copy, t)
+            train, query = aug.apply_pairs(task.train, hidden)
+            kept = len(train)
+            if count is not None and max_prompt_tokens is not None:
+                def length(k: int) -> int:
+                    return count(chat_messages(train[:k], query, settings.encoding, settings.system_prompt,
+                                               with_answer=False))
+                fit = trim_to_budget(len(train), length, max_prompt_tokens)
+                kept = fit[0] if fit else 1
+            messages = chat_messages(train[:kept], query, settings.encoding, settings.system_prompt, with_answer=False)
+            items.append(WorkItem(task.id, t, aug, messages, kept))
+    return items
+
+
+def revert(item: WorkItem, generation: Generation, encoding: str) -> dict[str, Any]:
+    """Parse an answer strictly and undo its augmentation; an unparseable answer stays None."""
+    try:
+        grid = item.augmentation.invert_grid(decode_grid(generation.text, encoding))
+        error = None
+    except GridParseError as exc:
+        grid, error = None, str(exc)
+    return {"test_index": item.test_index, "augmentation": item.augmentation.to_json(), "grid": grid,
+            "mean_logprob": generation.mean_logprob, "text": generation.text, "parse_error": error,
+            "new_tokens": generation.new_tokens}
+
+
+def attempts_for(candidates: list[dict[str, Any]], n_tests: int, attempts: int) -> list[list[Any]]:
+    """Voted attempts for each test output of a task."""
+    return [vote([(c["grid"], c["mean_logprob"]) for c in candidates if c["test_index"] == t], attempts)
+            for t in range(n_tests)]

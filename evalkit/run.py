@@ -1,0 +1,135 @@
+"""The evaluation loop: resumable per-task results, progress, and the final files in --out."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from arcprep.atomic import atomic_write_text
+from arcprep.errors import ArcPrepError
+from arcprep.sources import load_source
+from arcprep.tasks import Task
+from evalkit.model import PromptSettings
+from evalkit.predict import Predictor, WorkItem, attempts_for, revert, work_items
+from evalkit.scoring import summarize, task_record
+
+PER_TASK = "per_task.jsonl"
+
+
+@dataclass
+class EvalConfig:
+    """What determines a run's results (recorded in run.json; a resumed run must match)."""
+
+    split: str
+    adapter: str | None
+    base: str
+    attempts: int = 2
+    augmentations: int = 1
+    seed: int = 0
+    max_new_tokens: int = 931
+    encoding: str = "plain"
+    system_prompt: str = ""
+
+
+def select(split: str, tasks: list[str] | None, limit: int | None) -> list[Task]:
+    loaded = load_source(split).tasks
+    if tasks:
+        missing = sorted(set(tasks) - {t.id for t in loaded})
+        if missing:
+            raise ArcPrepError(f"{split}: task id(s) not found: {', '.join(missing)}")
+        loaded = [t for t in loaded if t.id in set(tasks)]
+    return loaded[:limit] if limit else loaded
+
+
+def _done(out: Path) -> dict[str, dict[str, Any]]:
+    path = out / PER_TASK
+    if not path.exists():
+        return {}
+    done = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+            done[rec["task_id"]] = rec
+        except (json.JSONDecodeError, KeyError):
+            continue  # a line cut by an interrupt: that task is redone
+    return done
+
+
+def _check_same_run(out: Path, cfg: EvalConfig) -> None:
+    path = out / "run.json"
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous != json.loads(json.dumps(asdict(cfg))):
+            raise ArcPrepError(f"{out}: holds results of a different run (see run.json); choose another --out")
+    else:
+        atomic_write_text(path, json.dumps(asdict(cfg), indent=2) + "\n")
+
+
+def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path, settings: PromptSettings,
+             batch_tasks: int = 8, count=None, max_prompt_tokens: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Predict every task not yet in ``out``/per_task.jsonl, append results per task, then write the summary."""
+    from tqdm import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_run(out, cfg)
+    done = _done(out)
+    todo = [t for t in tasks if t.id not in done]
+    start, new_tokens, gen_seconds = time.perf_counter(), 0, 0.0
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="tasks", unit="task",
+               disable=None if progress else True)
+    with open(out / PER_TASK, "a", encoding="utf-8") as handle:
+        for i in range(0, len(todo), batch_tasks):
+            window = todo[i:i + batch_tasks]
+            items: list[WorkItem] = [w for t in window for w in work_items(
+                t, cfg.augmentations, cfg.seed, settings, count, max_prompt_tokens)]
+            t0 = time.perf_counter()
+            generations = predictor([w.messages for w in items])
+            gen_seconds += time.perf_counter() - t0
+            new_tokens += sum(g.new_tokens for g in generations)
+            for task in window:
+                cands = [revert(w, g, settings.encoding) for w, g in zip(items, generations) if w.task_id == task.id]
+                rec = _task_result(task, cands, cfg.attempts)
+                handle.write(json.dumps(rec) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+                done[task.id] = rec
+                bar.update(1)
+            scored = [done[t.id]["score_record"] for t in tasks if t.id in done and done[t.id]["score_record"]]
+            bar.set_postfix(score=f"{summarize(scored)['score']:.3f}" if scored else "-",
+                            tok_s=f"{new_tokens / max(gen_seconds, 1e-9):.1f}")
+    bar.close()
+    records = [done[t.id] for t in tasks]
+    return _write_outputs(cfg, records, out, new_tokens, gen_seconds, time.perf_counter() - start)
+
+
+def _task_result(task: Task, candidates: list[dict[str, Any]], attempts: int) -> dict[str, Any]:
+    voted = attempts_for(candidates, len(task.test), attempts)
+    truths = [p.output for p in task.test]
+    scored = None
+    if all(t is not None for t in truths):
+        grids = [[c["grid"] for c in candidates if c["test_index"] == i] for i in range(len(truths))]
+        scored = task_record(task.id, voted, truths, grids)
+    return {"task_id": task.id, "attempts": voted, "candidates": candidates, "score_record": scored}
+
+
+def _write_outputs(cfg: EvalConfig, records: list[dict[str, Any]], out: Path, new_tokens: int, gen_s: float,
+                   wall_s: float) -> dict[str, Any]:
+    predictions = {r["task_id"]: [{f"attempt_{k + 1}": a for k, a in enumerate(atts)} for atts in r["attempts"]]
+                   for r in records}
+    atomic_write_text(out / "predictions.json", json.dumps(predictions) + "\n")
+    scored = [r["score_record"] for r in records if r["score_record"]]
+    cands = [c for r in records for c in r["candidates"]]
+    summary: dict[str, Any] = {
+        **(summarize(scored) if scored else {"score": None, "output_accuracy": None}),
+        "unparseable_candidates": sum(c["grid"] is None for c in cands) / len(cands) if cands else 0.0,
+        "generated_tokens": new_tokens, "tokens_per_s": new_tokens / gen_s if gen_s else None,
+        "wall_s": wall_s, "model": cfg.base, "adapter": cfg.adapter, "split": cfg.split,
+        "attempts": cfg.attempts, "augmentations": cfg.augmentations, "encoding": cfg.encoding,
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary

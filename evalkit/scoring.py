@@ -1,0 +1,149 @@
+"""The official ARC scoring rule and diagnostics, as small registered metric functions.
+
+A test output is solved when any of its attempts equals it exactly (shape and every cell).
+``score``: mean over tasks of the fraction of that task's test outputs solved (ARC-AGI benchmarking harness).
+``output_accuracy``: solved test outputs / all test outputs (Kaggle ARC Prize metric).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Grid = list[list[int]]
+METRICS: dict[str, Callable[[list[dict[str, Any]]], float | int]] = {}
+
+
+def metric(fn: Callable[[list[dict[str, Any]]], float | int]) -> Callable[[list[dict[str, Any]]], float | int]:
+    """Register ``fn`` (per-task records -> number) under its name."""
+    METRICS[fn.__name__] = fn
+    return fn
+
+
+def is_grid(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and all(isinstance(r, list) and r for r in value)
+            and len({len(r) for r in value}) == 1 and all(type(c) is int for r in value for c in r))
+
+
+def same_grid(a: Any, b: Grid) -> bool:
+    return is_grid(a) and a == b
+
+
+def output_record(attempts: list[Any], truth: Grid, candidates: list[Any] | None = None) -> dict[str, Any]:
+    """Score one test output: solved, first attempt right, shape, cell accuracy, oracle over candidates."""
+    first = attempts[0] if attempts else None
+    shape_ok = is_grid(first) and (len(first), len(first[0])) == (len(truth), len(truth[0]))
+    cells = sum(a == b for ra, rb in zip(first, truth) for a, b in zip(ra, rb)) if shape_ok else 0
+    pool = candidates if candidates is not None else attempts
+    return {"solved": any(same_grid(a, truth) for a in attempts), "pass_at_1": same_grid(first, truth),
+            "shape_ok": shape_ok, "cell_accuracy": cells / (len(truth) * len(truth[0])) if shape_ok else None,
+            "answered": is_grid(first), "oracle": any(same_grid(c, truth) for c in pool)}
+
+
+def task_record(task_id: str, attempts: list[list[Any]], truths: list[Grid],
+                candidates: list[list[Any]] | None = None) -> dict[str, Any]:
+    """Per-task record; ``attempts[i]`` are the attempts for test output i (missing outputs score 0)."""
+    outputs = []
+    for i, truth in enumerate(truths):
+        outputs.append(output_record(attempts[i] if i < len(attempts) else [], truth,
+                                     candidates[i] if candidates and i < len(candidates) else None))
+    return {"task_id": task_id, "outputs": outputs,
+            "score": sum(o["solved"] for o in outputs) / len(outputs)}
+
+
+def _outputs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for r in records for o in r["outputs"]]
+
+
+@metric
+def score(records: list[dict[str, Any]]) -> float:
+    return sum(r["score"] for r in records) / len(records) if records else 0.0
+
+
+@metric
+def output_accuracy(records: list[dict[str, Any]]) -> float:
+    outs = _outputs(records)
+    return sum(o["solved"] for o in outs) / len(outs) if outs else 0.0
+
+
+@metric
+def n_tasks(records: list[dict[str, Any]]) -> int:
+    return len(records)
+
+
+@metric
+def n_outputs(records: list[dict[str, Any]]) -> int:
+    return len(_outputs(records))
+
+
+@metric
+def tasks_solved(records: list[dict[str, Any]]) -> int:
+    return sum(r["score"] == 1.0 for r in records)
+
+
+@metric
+def pass_at_1(records: list[dict[str, Any]]) -> float:
+    outs = _outputs(records)
+    return sum(o["pass_at_1"] for o in outs) / len(outs) if outs else 0.0
+
+
+@metric
+def shape_accuracy(records: list[dict[str, Any]]) -> float:
+    outs = _outputs(records)
+    return sum(o["shape_ok"] for o in outs) / len(outs) if outs else 0.0
+
+
+@metric
+def cell_accuracy_when_shape_ok(records: list[dict[str, Any]]) -> float:
+    vals = [o["cell_accuracy"] for o in _outputs(records) if o["cell_accuracy"] is not None]
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+@metric
+def unanswered(records: list[dict[str, Any]]) -> float:
+    outs = _outputs(records)
+    return sum(not o["answered"] for o in outs) / len(outs) if outs else 0.0
+
+
+@metric
+def oracle_pass_at_n(records: list[dict[str, Any]]) -> float:
+    outs = _outputs(records)
+    return sum(o["oracle"] for o in outs) / len(outs) if outs else 0.0
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, float | int]:
+    """Every registered metric over the per-task records."""
+    return {name: fn(records) for name, fn in METRICS.items()}
+
+
+def score_submission(predictions: Any, solutions: Any) -> tuple[dict[str, float | int], list[str]]:
+    """Score a Kaggle submission ``{task_id: [{"attempt_1": grid, "attempt_2": grid}, ...]}`` against
+    ``{task_id: [grid, ...]}``. Returns (summary, problems); malformed entries score 0 and are reported."""
+    problems: list[str] = []
+    if not isinstance(predictions, dict):
+        problems.append("predictions: not a {task_id: [...]} mapping")
+        predictions = {}
+    records = []
+    for task_id in sorted(solutions):
+        truths = solutions[task_id]
+        entry = predictions.get(task_id)
+        if entry is None:
+            problems.append(f"{task_id}: missing from predictions (scores 0)")
+            entry = []
+        elif not isinstance(entry, list):
+            problems.append(f"{task_id}: expected a list of attempt dicts")
+            entry = []
+        attempts = []
+        for i, item in enumerate(entry):
+            if not isinstance(item, dict):
+                problems.append(f"{task_id}[{i}]: expected {{'attempt_1': grid, ...}}")
+                attempts.append([])
+                continue
+            tries = [item[k] for k in sorted(item) if k.startswith("attempt_")]
+            for k in sorted(item):
+                if k.startswith("attempt_") and not is_grid(item[k]):
+                    problems.append(f"{task_id}[{i}].{k}: not a grid")
+            attempts.append(tries)
+        records.append(task_record(task_id, attempts, truths))
+    for task_id in sorted(set(predictions) - set(solutions)):
+        problems.append(f"{task_id}: not in solutions (ignored)")
+    return summarize(records), problems
