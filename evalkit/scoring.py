@@ -54,6 +54,12 @@ def _outputs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for r in records for o in r["outputs"]]
 
 
+def _share(records: list[dict[str, Any]], key: str) -> float:
+    """Share of all test outputs whose ``key`` is true."""
+    outs = _outputs(records)
+    return sum(bool(o[key]) for o in outs) / len(outs) if outs else 0.0
+
+
 @metric
 def score(records: list[dict[str, Any]]) -> float:
     return sum(r["score"] for r in records) / len(records) if records else 0.0
@@ -61,8 +67,7 @@ def score(records: list[dict[str, Any]]) -> float:
 
 @metric
 def output_accuracy(records: list[dict[str, Any]]) -> float:
-    outs = _outputs(records)
-    return sum(o["solved"] for o in outs) / len(outs) if outs else 0.0
+    return _share(records, "solved")
 
 
 @metric
@@ -82,14 +87,12 @@ def tasks_solved(records: list[dict[str, Any]]) -> int:
 
 @metric
 def pass_at_1(records: list[dict[str, Any]]) -> float:
-    outs = _outputs(records)
-    return sum(o["pass_at_1"] for o in outs) / len(outs) if outs else 0.0
+    return _share(records, "pass_at_1")
 
 
 @metric
 def shape_accuracy(records: list[dict[str, Any]]) -> float:
-    outs = _outputs(records)
-    return sum(o["shape_ok"] for o in outs) / len(outs) if outs else 0.0
+    return _share(records, "shape_ok")
 
 
 @metric
@@ -106,8 +109,7 @@ def unanswered(records: list[dict[str, Any]]) -> float:
 
 @metric
 def oracle_pass_at_n(records: list[dict[str, Any]]) -> float:
-    outs = _outputs(records)
-    return sum(o["oracle"] for o in outs) / len(outs) if outs else 0.0
+    return _share(records, "oracle")
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, float | int]:
