@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from arcprep.errors import ArcPrepError
+from arcprep.errors import ArcPrepError, run_command
 
 
 def _csv(text: str) -> list[str]:
@@ -195,14 +195,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ArcPrepError as exc:
-        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; no partial output was left", file=sys.stderr)
-        return 130
+    return run_command(lambda: args.func(args), "interrupted; no partial output was left")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from arcprep.errors import ArcPrepError
+from arcprep.errors import ArcPrepError, run_command
 
 
 def _csv(text: str) -> list[str]:
@@ -99,16 +99,8 @@ def cmd_predict(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv and argv[0] == "score":
-            return cmd_score(argv[1:])
-        return cmd_predict(argv)
-    except ArcPrepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished tasks are kept; run the same command to resume", file=sys.stderr)
-        return 130
+    command = (lambda: cmd_score(argv[1:])) if argv and argv[0] == "score" else (lambda: cmd_predict(argv))
+    return run_command(command, "interrupted: finished tasks are kept; run the same command to resume")
 
 
 if __name__ == "__main__":

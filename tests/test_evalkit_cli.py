@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from arcprep.sources import load_source
+
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
@@ -66,9 +68,7 @@ def test_end_to_end_tiny_adapter(tmp_path, tiny_adapter):
     page = (out / "report.html").read_text()
     assert page.count('class="task ') == 3
     # the Kaggle scorer agrees with the run's own score
-    solutions = {tid: [p.output for p in t.test] for tid, t in
-                 ((t.id, t) for t in __import__("arcprep.sources", fromlist=["x"]).load_source("train").tasks)
-                 if tid in preds}
+    solutions = {t.id: [p.output for p in t.test] for t in load_source("train").tasks if t.id in preds}
     (tmp_path / "sol.json").write_text(json.dumps(solutions))
     res = run("score", "--predictions", str(out / "predictions.json"), "--solutions", str(tmp_path / "sol.json"))
     assert res.returncode == 0 and json.loads(res.stdout)["score"] == summary["score"]
