@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install model data check-recipes train test test-fast bench lock clean
+.PHONY: help install model data check-recipes train demo experiments test test-fast bench lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -47,6 +47,14 @@ RECIPE ?= recipes/smollm2_cpu.yml
 train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_cpu.yml); re-run to resume
 	$(PY) -m arcprep train $(RECIPE)
 
+demo: data  ## the main job: train SmolLM2 on small train tasks on CPU, score it and the base model, print where the reports are
+	$(PY) -m experiments --scale demo --runs base,train --results experiments/demo.md
+
+SCALE ?= demo
+EXPERIMENTS_ARGS ?=
+experiments: data  ## the four questions: every run of experiments/matrix.yml at SCALE (resumable) -> experiments/results.md
+	$(PY) -m experiments --scale $(SCALE) $(EXPERIMENTS_ARGS)
+
 test: data  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -56,6 +64,7 @@ test-fast: install  ## tests without the slow end-to-end runs
 bench: data  ## print the benchmark figures
 	$(PY) bench/arcprep_build.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/generation.py
 
 clean:  ## remove built datasets and outputs (keeps the venv and the model)
-	rm -rf data/*.jsonl data/*.manifest.json out runs
+	rm -rf data/*.jsonl data/*.manifest.json out runs experiments/work

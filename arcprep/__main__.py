@@ -82,14 +82,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _report(out: Path, manifest: dict, seconds: float) -> None:
     tokens = manifest.get("tokens") or {}
     extra = f", tokens median {tokens['median']} max {tokens['max']}" if tokens else ""
-    print(f"{out}: {manifest['samples']} samples from {manifest['tasks']} tasks in {seconds:.1f}s "
+    origin = f"from {manifest['tasks']} tasks" if "tasks" in manifest else f"({manifest.get('kind')})"
+    print(f"{out}: {manifest['samples']} samples {origin} in {seconds:.1f}s "
           f"({manifest['samples'] / max(seconds, 1e-9):.0f} samples/s){extra}; "
-          f"trimmed {manifest['trimmed_samples']}, dropped {manifest['dropped_samples']}")
+          f"trimmed {manifest.get('trimmed_samples', 0)}, dropped {manifest['dropped_samples']}")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from arcprep.build import build_dataset
-    from arcprep.spec import is_up_to_date, load_spec, spec_outputs
+    from arcprep.spec import build_any, is_up_to_date, load_spec, spec_outputs
 
     configs = load_spec(args.spec)
     outputs = spec_outputs(args.spec, configs)
@@ -102,7 +102,7 @@ def cmd_data(args: argparse.Namespace) -> int:
             print(f"{out}: up to date")
             continue
         start = time.perf_counter()
-        _report(out, build_dataset(cfg, out, progress=not args.quiet), time.perf_counter() - start)
+        _report(out, build_any(cfg, out, progress=not args.quiet), time.perf_counter() - start)
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from arcprep.leakage import leaked_tasks
 from arcprep.prompt import PROMPT_VERSION, SYSTEM_PROMPT, chat_messages
 from arcprep.sources import load_source
 from arcprep.tasks import Task
-from arcprep.tokens import ChatTokenCounter, trim_to_budget
+from arcprep.tokens import ChatTokenCounter, token_stats, trim_to_budget
 
 AUGMENTS = ("dihedral", "color", "swap", "shuffle")
 
@@ -200,12 +199,7 @@ def manifest_path(out: Path) -> Path:
 
 def _manifest(cfg: BuildConfig, out: Path, tasks: list[Task], info: dict[str, Any], stats: Counter[str],
               token_counts: list[int], n_samples: int, sha256: str) -> dict[str, Any]:
-    tokens = None
-    if token_counts:
-        ordered = sorted(token_counts)
-        tokens = {"tokenizer": cfg.tokenizer, "min": ordered[0], "median": statistics.median(ordered),
-                  "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1],
-                  "total": sum(ordered)}
+    tokens = token_stats(token_counts, cfg.tokenizer)
     return {
         "name": out.name.removesuffix(".jsonl"),
         "jsonl": out.name,

@@ -9,15 +9,22 @@ from typing import Any
 
 import yaml
 
-from arcprep.build import BuildConfig, manifest_path
+from arcprep.build import BuildConfig, build_dataset, manifest_path
+from arcprep.count_build import build_count_dataset
+from arcprep.counting import CountConfig
 from arcprep.errors import ArcPrepError
 
 DEFAULT_SPEC = Path("data/spec.yml")
-_FIELDS = {f.name for f in dataclasses.fields(BuildConfig)}
+DatasetConfig = BuildConfig | CountConfig
+KINDS: dict[str, type] = {"arc": BuildConfig, "count_priors": CountConfig}
 
 
-def load_spec(path: Path) -> dict[str, BuildConfig]:
-    """Read the spec: ``defaults`` merged under each entry of ``datasets`` -> {name: BuildConfig}."""
+def load_spec(path: Path) -> dict[str, DatasetConfig]:
+    """Read the spec: ``defaults`` merged under each entry of ``datasets`` -> {name: config}.
+
+    ``kind`` picks the generator: ``arc`` (default; ARC tasks, :class:`BuildConfig`) or ``count_priors``
+    (synthetic object-counting chats, :class:`CountConfig`). Defaults a kind does not know are ignored for it.
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -29,20 +36,31 @@ def load_spec(path: Path) -> dict[str, BuildConfig]:
     defaults = raw.get("defaults") or {}
     configs = {}
     for name, entry in raw["datasets"].items():
-        merged = {**defaults, **(entry or {})}
-        if merged.get("kind", "arc") != "arc":
-            continue  # other generators (e.g. count priors) are built by their own module
-        merged.pop("kind", None)
-        unknown = sorted(set(merged) - _FIELDS)
+        entry = entry or {}
+        kind = entry.get("kind", "arc")
+        if kind not in KINDS:
+            raise ArcPrepError(f"{path}:{name}: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        fields = {f.name for f in dataclasses.fields(KINDS[kind])}
+        unknown = sorted(set(entry) - fields - {"kind"})
         if unknown:
             raise ArcPrepError(f"{path}:{name}: unknown key(s) {', '.join(unknown)}")
-        if "source" not in merged:
-            raise ArcPrepError(f"{path}:{name}: needs a 'source'")
-        configs[name] = BuildConfig(**merged)
+        merged = {k: v for k, v in defaults.items() if k in fields and k != "kind"} | entry
+        if kind == "arc":
+            merged.pop("kind", None)
+            if "source" not in merged:
+                raise ArcPrepError(f"{path}:{name}: needs a 'source'")
+        configs[name] = KINDS[kind](**merged)
     return configs
 
 
-def is_up_to_date(cfg: BuildConfig, out: Path) -> bool:
+def build_any(cfg: DatasetConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Build one spec entry with the generator of its kind; returns its manifest."""
+    if isinstance(cfg, CountConfig):
+        return build_count_dataset(cfg, out, progress=progress)
+    return build_dataset(cfg, out, progress=progress)
+
+
+def is_up_to_date(cfg: DatasetConfig, out: Path) -> bool:
     """True when ``out`` and its manifest exist and were built from exactly ``cfg``."""
     mpath = manifest_path(out)
     if not out.exists() or not mpath.exists():

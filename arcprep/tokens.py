@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import statistics
+from typing import Any, Callable, Sequence
 
 from arcprep.errors import ArcPrepError
 
@@ -48,3 +49,12 @@ def trim_to_budget(n_train: int, count: Callable[[int], int], max_tokens: int) -
         if tokens <= max_tokens:
             return kept, tokens
     return None
+
+
+def token_stats(counts: list[int], tokenizer: str | None) -> dict[str, Any] | None:
+    """Manifest token statistics (min, median, p90, max, total) of per-sample counts; None without counts."""
+    if not counts:
+        return None
+    ordered = sorted(counts)
+    return {"tokenizer": tokenizer, "min": ordered[0], "median": statistics.median(ordered),
+            "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1], "total": sum(ordered)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,13 +44,14 @@ def tokenized_samples(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
-def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Seconds for one optimizer step per sample with a plain PyTorch + peft loop."""
+def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int] | None = None) -> float:
+    """Seconds for one optimizer step per sample with a plain PyTorch + peft loop (LoRA on ``layers``, or all)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32, attn_implementation="sdpa")
-    model = get_peft_model(model, LoraConfig(r=32, lora_alpha=64, lora_dropout=0.0, target_modules=TARGETS))
+    model = get_peft_model(model, LoraConfig(r=32, lora_alpha=64, lora_dropout=0.0, target_modules=TARGETS,
+                                             layers_to_transform=layers))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     model.train()
     start = time.perf_counter()
@@ -61,25 +63,39 @@ def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     return time.perf_counter() - start
 
 
-def axolotl_run(steps: int, extra: dict | None = None) -> float:
-    """train_runtime (s) reported by the Trainer for ``steps`` one-sample steps of recipes/smollm2_cpu.yml."""
+def axolotl_run(steps: int, extra: dict | None = None) -> tuple[float, int]:
+    """(train_runtime s, input tokens seen) reported by the Trainer for ``steps`` one-sample steps of
+    recipes/smollm2_cpu.yml (its sampler shuffles, so it counts its own tokens)."""
     with tempfile.TemporaryDirectory() as tmp:
         sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps,
                 "gradient_accumulation_steps": 1, "micro_batch_size": 1, "save_steps": steps, "logging_steps": 1,
-                "shuffle_merged_datasets": False, "sequence_len": 2048, **(extra or {})}
+                "shuffle_merged_datasets": False, "sequence_len": 2048, "include_tokens_per_second": True,
+                **(extra or {})}
         cmd = [sys.executable, "-m", "arcprep", "train", "recipes/smollm2_cpu.yml"]
         for key, value in sets.items():
             cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode != 0:
             raise SystemExit(res.stderr[-3000:])
-        state = json.loads(next(Path(tmp, "out").glob("checkpoint-*/trainer_state.json")).read_text())
-        return float(state["log_history"][-1]["train_runtime"])
+        log = res.stdout + res.stderr
+        runtime = re.findall(r"'train_runtime': '?([0-9.]+)", log)
+        seen = re.findall(r"'num_input_tokens_seen': '?([0-9]+)", log)
+        if not runtime or not seen:
+            raise SystemExit("no train_runtime / num_input_tokens_seen in Axolotl's output:\n" + log[-3000:])
+        return float(runtime[-1]), int(seen[-1])
 
 
-def padding_waste(lengths: list[int], batch: int, seq_len: int) -> tuple[float, float]:
-    """(waste padding to the longest of each batch of ``batch``, waste packing first-fit-decreasing into seq_len)."""
-    padded = sum(max(lengths[i:i + batch]) * len(lengths[i:i + batch]) for i in range(0, len(lengths), batch))
+def padding_waste(lengths: list[int], batch: int, seq_len: int) -> tuple[float, float, float]:
+    """Share of padded positions: batches of ``batch`` in random order (the Trainer's sampler), batches of
+    similar length (group_by_length), and first-fit-decreasing packing into ``seq_len`` bins."""
+    import random
+
+    def waste(order: list[int]) -> float:
+        padded = sum(max(order[i:i + batch]) * len(order[i:i + batch]) for i in range(0, len(order), batch))
+        return 1 - sum(order) / padded
+
+    shuffled = lengths[:]
+    random.Random(0).shuffle(shuffled)
     bins: list[int] = []
     for n in sorted(lengths, reverse=True):
         for i, used in enumerate(bins):
@@ -88,8 +104,7 @@ def padding_waste(lengths: list[int], batch: int, seq_len: int) -> tuple[float, 
                 break
         else:
             bins.append(n)
-    total = sum(lengths)
-    return 1 - total / padded, 1 - total / (len(bins) * seq_len)
+    return waste(shuffled), waste(sorted(lengths)), 1 - sum(lengths) / (len(bins) * seq_len)
 
 
 def main() -> None:
@@ -99,14 +114,20 @@ def main() -> None:
     torch.manual_seed(0)
     samples = tokenized_samples(args.steps)
     tokens = sum(len(ids) for ids, _ in samples)
+    print(f"{args.steps} steps, {tokens} tokens (one sample per step, fp32, LoRA r=32)", flush=True)
     bare_s = bare_loop(samples)
-    axo_s = axolotl_run(args.steps)
-    print(f"{args.steps} steps, {tokens} tokens (one sample per step, fp32, LoRA r=32)")
-    print(f"bare PyTorch loop: {bare_s:6.1f} s  {tokens / bare_s:6.1f} tok/s")
-    print(f"Axolotl:           {axo_s:6.1f} s  {tokens / axo_s:6.1f} tok/s  ratio Axolotl/bare = {bare_s / axo_s:.2f}")
+    print(f"bare PyTorch loop: {bare_s:6.1f} s  {tokens / bare_s:6.1f} tok/s", flush=True)
+    axo_s, axo_tokens = axolotl_run(args.steps)
+    ratio = (axo_tokens / axo_s) / (tokens / bare_s)
+    print(f"Axolotl:           {axo_s:6.1f} s  {axo_tokens / axo_s:6.1f} tok/s ({axo_tokens} tokens seen)  "
+          f"ratio Axolotl/bare = {ratio:.2f}")
+    top_s = bare_loop(samples, list(range(20, 30)))
+    print(f"bare loop, LoRA on the top 10 of 30 layers: {top_s:6.1f} s  {tokens / top_s:6.1f} tok/s  "
+          f"x{bare_s / top_s:.2f} vs all layers")
     lengths = [json.loads(line)["n_tokens"] for line in DATA.open()]
-    pad, pack = padding_waste(lengths, 4, 1024)
-    print(f"padding waste, micro-batch 4 unpacked: {pad:.1%}; packed into 1024-token bins: {pack:.1%}")
+    shuffled, grouped, packed = padding_waste(lengths, 4, 1024)
+    print(f"padding waste of {DATA.name}, micro-batch 4: random order {shuffled:.1%}, grouped by length "
+          f"{grouped:.1%}; packed into 1024-token bins {packed:.1%}")
 
 
 if __name__ == "__main__":

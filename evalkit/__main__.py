@@ -28,8 +28,12 @@ def predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=8, help="prompts generated together")
     ap.add_argument("--max-new-tokens", type=int, help="cap per answer (default: the largest 30x30 grid)")
     ap.add_argument("--max-prompt-tokens", type=int, default=6000, help="drop train pairs past this prompt length")
+    ap.add_argument("--stop-past-truth", action="store_true",
+                    help="scoring only: stop each batch one token past its longest true answer (scores unchanged: "
+                         "longer answers are wrong anyway; attempts in predictions.json may be cut short)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    ap.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
+                    help="auto: bf16 on GPUs and CPUs with bf16 instructions, else fp32")
     ap.add_argument("--out", type=Path, help="output folder (default: runs/eval/<adapter or base>-<split>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,7 +86,8 @@ def cmd_predict(argv: list[str]) -> int:
     settings = prompt_settings(args.adapter)
     max_new = args.max_new_tokens or max_answer_chars(settings.encoding) + 1
     cfg = EvalConfig(args.split, str(args.adapter) if args.adapter else None, base, args.attempts,
-                     args.augmentations, args.seed, max_new, settings.encoding, settings.system_prompt)
+                     args.augmentations, args.seed, max_new, settings.encoding, settings.system_prompt,
+                     args.stop_past_truth)
     name = (args.adapter.name if args.adapter else Path(base).name) + "-" + args.split.replace("/", "_")
     out = args.out or Path("runs/eval") / name
     model, tokenizer = load_model(base, args.adapter, args.device, args.dtype)

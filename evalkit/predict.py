@@ -55,8 +55,10 @@ def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSett
 
 
 def revert(item: WorkItem, generation: Generation, encoding: str) -> dict[str, Any]:
-    """Parse an answer strictly and undo its augmentation; an unparseable answer stays None."""
+    """Parse an answer strictly and undo its augmentation; an unparseable or cut-off answer stays None."""
     try:
+        if not generation.finished:
+            raise GridParseError("no end of turn: cut off")
         grid = item.augmentation.invert_grid(decode_grid(generation.text, encoding))
         error = None
     except GridParseError as exc:

@@ -33,6 +33,7 @@ class EvalConfig:
     max_new_tokens: int = 931
     encoding: str = "plain"
     system_prompt: str = ""
+    stop_past_truth: bool = False
 
 
 def select(split: str, tasks: list[str] | None, limit: int | None) -> list[Task]:
@@ -88,7 +89,10 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
             items: list[WorkItem] = [w for t in window for w in work_items(
                 t, cfg.augmentations, cfg.seed, settings, count, max_prompt_tokens)]
             t0 = time.perf_counter()
-            generations = predictor([w.messages for w in items])
+            if cfg.stop_past_truth:
+                generations = predictor([w.messages for w in items], answers=_true_answers(items, window, cfg))
+            else:
+                generations = predictor([w.messages for w in items])
             gen_seconds += time.perf_counter() - t0
             new_tokens += sum(g.new_tokens for g in generations)
             for task in window:
@@ -105,6 +109,18 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
     bar.close()
     records = [done[t.id] for t in tasks]
     return _write_outputs(cfg, records, out, new_tokens, gen_seconds, time.perf_counter() - start)
+
+
+def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) -> list[str | None]:
+    """Each prompt's true answer as the model should write it (augmented, encoded), for stop_past_truth."""
+    from arcprep.encoding import encode_grid
+
+    truth = {t.id: [p.output for p in t.test] for t in window}
+    out = []
+    for w in items:
+        grid = truth[w.task_id][w.test_index]
+        out.append(None if grid is None else encode_grid(w.augmentation.apply_grid(grid), cfg.encoding))
+    return out
 
 
 def _task_result(task: Task, candidates: list[dict[str, Any]], attempts: int) -> dict[str, Any]:

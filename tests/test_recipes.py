@@ -142,7 +142,7 @@ def test_staged_recipe_starts_from_stage1_adapter(tmp_path, small_data):
     base = build_tiny("llama", tmp_path / "tiny_llama")
     _, stage1 = _train("smollm2_cpu.yml", tmp_path / "s1", base_model=str(base), datasets=_dataset(small_data),
                        max_steps=4, gradient_accumulation_steps=1, learning_rate=0.003, save_steps=4)
-    _, stage2 = _train("smollm2_cpu_stage2.yml", tmp_path / "s2", base_model=str(base), lora_model_dir=str(stage1),
+    _, stage2 = _train("smollm2_cpu_count_then_arc.yml", tmp_path / "s2", base_model=str(base), lora_model_dir=str(stage1),
                        datasets=_dataset(small_data), max_steps=2, gradient_accumulation_steps=1, learning_rate=0.0,
                        save_steps=2)
     w1, w2 = load_file(stage1 / "adapter_model.safetensors"), load_file(stage2 / "adapter_model.safetensors")

@@ -1,0 +1,1 @@
+"""The experiment matrix: train and evaluate every run behind the four questions."""

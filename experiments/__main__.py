@@ -1,0 +1,71 @@
+"""``python -m experiments [--scale cpu] [--runs base,train] [--tasks N --steps S ...]``: the four questions.
+
+Builds the datasets, trains every run of experiments/matrix.yml with its recipe, evaluates it with evalkit, and
+writes the results table and loss curves. Re-running skips finished work and resumes the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from arcprep.errors import run_command
+
+
+def _csv(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split("\n\n")[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", default="demo", help="a scale of experiments/matrix.yml (demo, cpu)")
+    ap.add_argument("--runs", type=_csv, help="only these runs (and the runs they continue), comma list")
+    ap.add_argument("--tasks", type=int, help="tasks per split (the smallest by cell count)")
+    ap.add_argument("--copies", type=int, help="augmented samples per test output")
+    ap.add_argument("--steps", type=int, help="optimizer steps per training stage")
+    ap.add_argument("--count-samples", type=int, help="count-priors chats for stage 1")
+    ap.add_argument("--augmentations", type=int, help="predictions per test input at evaluation")
+    ap.add_argument("--base-model", help="base model folder (default models/smollm2-135m-instruct)")
+    ap.add_argument("--matrix", type=Path, default=Path(__file__).with_name("matrix.yml"))
+    ap.add_argument("--work", type=Path, help="work folder (default experiments/work/SCALE)")
+    ap.add_argument("--results", type=Path, help="results Markdown, loss PNG beside it (default experiments/results.md)")
+    ap.add_argument("--root", type=Path, default=Path("."), help="repository root (recipes, models)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+
+    def run() -> int:
+        from experiments.plan import load_matrix, make_plan, make_scale
+        from experiments.results import table, write_results
+        from experiments.runner import carry_out
+
+        matrix = load_matrix(args.matrix)
+        overrides = {"tasks": args.tasks, "copies": args.copies, "steps": args.steps,
+                     "count_samples": args.count_samples, "augmentations": args.augmentations,
+                     "base_model": args.base_model}
+        scale = make_scale(matrix, args.scale, overrides)
+        plan = make_plan(matrix, scale, args.runs)
+        here = Path(__file__).parent
+        work = args.work or here / "work" / scale.name
+        md = args.results or here / "results.md"
+        results = carry_out(plan, work, args.root)
+        command = "python -m experiments " + shlex.join(argv) if argv else "python -m experiments"
+        write_results(plan, results, md, md.with_suffix(".png"), command)
+        print(table(plan, results))
+        print(f"results: {md}")
+        reports = [run_eval / "report.html" for run_eval in sorted((work / "runs").glob("*/eval-*"))]
+        for report in reports:
+            print(f"report: {report}")
+        return 0
+
+    return run_command(run, "interrupted: finished runs are kept; run the same command to resume")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

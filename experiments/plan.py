@@ -1,0 +1,137 @@
+"""The plan of an experiment run: scale, task subsets per split, datasets to build, runs in order."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from arcprep.build import BuildConfig
+from arcprep.counting import CountConfig
+from arcprep.errors import ArcPrepError
+from arcprep.leakage import leaked_tasks
+from arcprep.sources import load_source
+from arcprep.tasks import Task
+
+MATRIX = Path(__file__).with_name("matrix.yml")
+SPLITS = ("train", "eval", "test")
+SCALE_KEYS = {"tasks": int, "copies": int, "steps": int, "count_samples": int, "augmentations": int}
+
+
+@dataclass
+class Scale:
+    """How much of everything; recorded in the results so a table always says what made it."""
+
+    name: str
+    tasks: int
+    copies: int
+    steps: int
+    count_samples: int
+    augmentations: int
+    base_model: str = "models/smollm2-135m-instruct"
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys set for every training run
+
+
+@dataclass
+class Run:
+    name: str
+    train: str | None = None
+    after: str | None = None
+    evaluate: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    scale: Scale
+    recipes: dict[str, str]
+    runs: list[Run]
+    tasks: dict[str, list[Task]]
+
+    def task_ids(self, split: str) -> list[str]:
+        return [t.id for t in self.tasks[split]]
+
+
+def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArcPrepError(f"{path}: no such experiment matrix") from None
+
+
+def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> Scale:
+    """The named scale of the matrix with command-line overrides applied."""
+    scales = matrix.get("scales") or {}
+    if name not in scales:
+        raise ArcPrepError(f"unknown scale {name!r}; known: {', '.join(scales)}")
+    values = {**scales[name], **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = sorted(set(values) - set(SCALE_KEYS) - {"base_model", "seed", "overrides"})
+    if unknown:
+        raise ArcPrepError(f"scale {name}: unknown key(s) {', '.join(unknown)}")
+    return Scale(name=name, **values)
+
+
+def smallest(tasks: list[Task], n: int) -> list[Task]:
+    """The ``n`` tasks with the fewest grid cells (prompt length follows cell count), in id order."""
+    def cells(t: Task) -> int:
+        return sum(len(g) * len(g[0]) for p in t.train + t.test for g in (p.input, p.output) if g)
+    return sorted(sorted(tasks, key=lambda t: (cells(t), t.id))[:n], key=lambda t: t.id)
+
+
+def select_tasks(n: int) -> dict[str, list[Task]]:
+    """Task subsets: the ``n`` smallest of ARC-1 train and eval, and of ARC-2 eval minus tasks leaked from ARC-1."""
+    train, evaluation = load_source("train").tasks, load_source("eval").tasks
+    test = load_source("test").tasks
+    leaks = leaked_tasks(train + evaluation, test)
+    return {"train": smallest(train, n), "eval": smallest(evaluation, n),
+            "test": smallest([t for t in test if t.id not in leaks], n)}
+
+
+def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = None) -> Plan:
+    """Runs in dependency order (``after`` first); ``only`` keeps those runs plus what they continue from."""
+    runs = {name: Run(name=name, **(spec or {})) for name, spec in (matrix.get("runs") or {}).items()}
+    for run in runs.values():
+        if run.after and run.after not in runs:
+            raise ArcPrepError(f"run {run.name}: continues unknown run {run.after!r}")
+        if run.train and run.train not in ("arc_train", "arc_eval", "arc_trainval", "count"):
+            raise ArcPrepError(f"run {run.name}: unknown dataset {run.train!r}")
+        for split in run.evaluate:
+            if split not in SPLITS:
+                raise ArcPrepError(f"run {run.name}: unknown split {split!r}; known: {', '.join(SPLITS)}")
+    wanted = set(only or runs)
+    unknown = sorted(wanted - set(runs))
+    if unknown:
+        raise ArcPrepError(f"unknown run(s) {', '.join(unknown)}; known: {', '.join(runs)}")
+    for name in list(wanted):
+        while runs[name].after:
+            name = runs[name].after
+            wanted.add(name)
+    ordered = sorted((r for r in runs.values() if r.name in wanted), key=lambda r: r.after is not None)
+    needed = {split for r in ordered if r.train for split in r.evaluate}
+    if only and needed:  # the untrained reference is scored only where the chosen runs are
+        for r in ordered:
+            if not r.train:
+                r.evaluate = [split for split in r.evaluate if split in needed]
+    return Plan(scale, matrix.get("recipes") or {}, ordered, select_tasks(scale.tasks))
+
+
+def dataset_configs(plan: Plan, tokenizer: str) -> dict[str, BuildConfig | CountConfig]:
+    """The datasets the plan's runs train on, as arcprep configs (explicit task ids: the subsets above)."""
+    s = plan.scale
+    arc = dict(augment=["dihedral", "color", "swap", "shuffle"], copies=s.copies, seed=s.seed,
+               tokenizer=tokenizer, max_tokens=2048)
+    configs: dict[str, BuildConfig | CountConfig] = {
+        "arc_train": BuildConfig(source="train", tasks=plan.task_ids("train"), **arc),
+        "arc_eval": BuildConfig(source="eval", tasks=plan.task_ids("eval"), **arc),
+        "arc_trainval": BuildConfig(source="train+eval", tasks=plan.task_ids("train") + plan.task_ids("eval"), **arc),
+        "count": CountConfig(samples=s.count_samples, seed=s.seed, tokenizer=tokenizer, max_tokens=2048),
+    }
+    used = {r.train for r in plan.runs if r.train}
+    return {k: v for k, v in configs.items() if k in used}
+
+
+def scale_record(scale: Scale) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(scale)))

@@ -1,0 +1,104 @@
+"""Turn finished runs into results.md (one row per run, then the four questions) and a loss-curve PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from arcprep.atomic import atomic_open, atomic_write_text
+from experiments.plan import SPLITS, Plan
+
+QUESTIONS = [
+    ("Q1 learn the train tasks", "train", "train", "base", "train"),
+    ("Q1 learn the eval tasks", "eval", "eval", "base", "eval"),
+    ("Q2 train -> eval", "train", "eval", "base", "eval"),
+    ("Q2 eval -> train", "eval", "train", "base", "train"),
+    ("Q3 train+eval -> test", "trainval", "test", "base", "test"),
+    ("Q4 count priors, then train (on train)", "count_train", "train", "train", "train"),
+    ("Q4 count priors, then train (on eval)", "count_train", "eval", "train", "eval"),
+]
+
+
+def _score(summary: dict[str, Any] | None) -> str:
+    if not summary or summary.get("score") is None:
+        return ""
+    return (f"{summary['score']:.3f} ({summary['tasks_solved']}/{summary['n_tasks']}), "
+            f"shape {summary['shape_accuracy']:.0%}")
+
+
+def _num(value: Any, fmt: str = "{:,}") -> str:
+    return "" if value is None else fmt.format(value)
+
+
+def table(plan: Plan, results: dict[str, dict[str, Any]]) -> str:
+    """The Markdown table: one row per run."""
+    head = ["run", "recipe", "trained on", "after", "samples", "steps", "tokens seen", "train wall", "start loss",
+            "final loss", *[f"score {s}" for s in SPLITS]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run in plan.runs:
+        rec = results[run.name]["train"] or {}
+        losses = rec.get("losses") or []
+        row = [run.name, rec.get("recipe", "(none: base model)"),
+               f"{rec['dataset']} ({rec['tasks']} tasks)" if rec.get("tasks") else rec.get("dataset", ""),
+               run.after or "", _num(rec.get("samples")), _num(rec.get("steps")), _num(rec.get("tokens_seen")),
+               _num(rec.get("wall_s"), "{:.0f} s"), _num(losses[0][1] if losses else None, "{:.3f}"),
+               _num(losses[-1][1] if losses else None, "{:.3f}"),
+               *[_score(results[run.name]["eval"].get(s)) for s in SPLITS]]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def answers(results: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per question: the run's score beside its reference, read off the table (no judgement added)."""
+    lines = []
+    for label, run, split, ref, ref_split in QUESTIONS:
+        got = (results.get(run) or {}).get("eval", {}).get(split)
+        base = (results.get(ref) or {}).get("eval", {}).get(ref_split)
+        if got and base and got.get("score") is not None and base.get("score") is not None:
+            lines.append(f"- {label}: {run} scores {_score(got)} on {split}; {ref} scores {_score(base)}.")
+    first = [(results.get(r) or {}).get("train") or {} for r in ("train", "count_train")]
+    if all(f.get("losses") for f in first):
+        lines.append(f"- Q4 loss on ARC: from the base adapter {first[0]['losses'][0][1]:.3f} -> "
+                     f"{first[0]['losses'][-1][1]:.3f}; from the count-priors adapter "
+                     f"{first[1]['losses'][0][1]:.3f} -> {first[1]['losses'][-1][1]:.3f} (same steps and data).")
+    return lines
+
+
+def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png: Path, command: str) -> None:
+    """results.md and the loss PNG beside it."""
+    s = plan.scale
+    text = [f"# Experiment results — scale `{s.name}`", "",
+            f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks (ARC-AGI-2 "
+            f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {s.steps} steps per "
+            f"training stage; {s.count_samples} count-priors chats; {s.augmentations} prediction(s) per test input; "
+            f"2 attempts; score = mean per-task fraction of test outputs solved (tasks fully solved in brackets); "
+            f"shape = share of test outputs whose first attempt has the right shape."
+            + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else ""),
+            "", table(plan, results), "", "## The questions", "", *answers(results), "",
+            f"![training loss]({png.name})", ""]
+    atomic_write_text(md, "\n".join(text))
+    plot_losses(results, png)
+
+
+def plot_losses(results: dict[str, dict[str, Any]], png: Path) -> None:
+    """Training loss per step of every trained run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, res in results.items():
+        losses = (res["train"] or {}).get("losses") or []
+        if losses:
+            ax.plot([s for s, _ in losses], [v for _, v in losses], label=name)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_open(png, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,68 @@
+"""The experiment matrix end to end on a tiny local model: real datasets, real Axolotl runs, real evalkit scoring,
+results table + loss PNG, and a re-run that redoes nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from experiments.plan import load_matrix, make_plan, make_scale, smallest
+from arcprep.errors import ArcPrepError
+from arcprep.sources import load_source
+from tests.conftest import ROOT
+from tests.tiny_models import build_tiny
+
+
+def test_plan_orders_runs_and_limits_the_reference() -> None:
+    matrix = load_matrix()
+    scale = make_scale(matrix, "demo", {"tasks": 3})
+    plan = make_plan(matrix, scale, ["count_train"])
+    assert [r.name for r in plan.runs] == ["count", "count_train"]
+    plan = make_plan(matrix, scale, ["base", "train"])
+    assert {r.name: r.evaluate for r in plan.runs} == {"base": ["train", "eval"], "train": ["train", "eval"]}
+    assert all(len(plan.tasks[s]) == 3 for s in ("train", "eval", "test"))
+    with pytest.raises(ArcPrepError, match="unknown run"):
+        make_plan(matrix, scale, ["nope"])
+    with pytest.raises(ArcPrepError, match="unknown scale"):
+        make_scale(matrix, "huge", {})
+
+
+def test_smallest_tasks_are_the_fewest_cells() -> None:
+    tasks = load_source("train").tasks
+    chosen = smallest(tasks, 5)
+    cells = lambda t: sum(len(g) * len(g[0]) for p in t.train + t.test for g in (p.input, p.output))  # noqa: E731
+    assert max(map(cells, chosen)) <= min(cells(t) for t in tasks if t not in chosen)
+
+
+@pytest.mark.slow
+def test_matrix_runs_end_to_end_and_resumes(tmp_path) -> None:
+    base = build_tiny("llama", tmp_path / "tiny_llama")
+    matrix = load_matrix()
+    matrix["scales"] = {"tiny": {"tasks": 2, "copies": 2, "steps": 2, "count_samples": 8, "augmentations": 1,
+                                 "overrides": {"learning_rate": 0.005}}}
+    (tmp_path / "matrix.yml").write_text(yaml.safe_dump(matrix))
+    work, md = tmp_path / "work", tmp_path / "results.md"
+    cmd = [sys.executable, "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"), "--scale", "tiny",
+           "--runs", "base,train,count_train", "--base-model", str(base), "--work", str(work), "--results", str(md),
+           "--root", str(ROOT)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    for run in ("train", "count", "count_train"):
+        record = json.loads((work / "runs" / run / "train.json").read_text())
+        assert record["steps"] == 2 and len(record["losses"]) == 2 and record["tokens_seen"] > 0
+    stage2 = json.loads((work / "runs" / "count_train" / "adapter" / "arcprep_training.json").read_text())
+    assert stage2["config"]["lora_model_dir"].endswith("count/adapter")
+    for run, splits in {"base": ["train", "eval"], "train": ["train", "eval"], "count_train": ["train", "eval"]}.items():
+        for split in splits:
+            summary = json.loads((work / "runs" / run / f"eval-{split}" / "summary.json").read_text())
+            assert summary["n_tasks"] == 2 and 0.0 <= summary["score"] <= 1.0
+    text = md.read_text()
+    assert "| train | recipes/smollm2_cpu.yml |" in text and "| count_train | recipes/smollm2_cpu_count_then_arc.yml" in text
+    assert md.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0 and "training" not in again.stdout and "evaluating" not in again.stdout
+    assert md.read_text() == text
