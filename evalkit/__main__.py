@@ -25,7 +25,9 @@ def predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, help="only the first N tasks")
     ap.add_argument("--attempts", type=int, default=2)
     ap.add_argument("--augmentations", type=int, default=1, help="predictions per test input (1 = plain greedy)")
-    ap.add_argument("--batch-size", type=int, default=8, help="prompts generated together")
+    ap.add_argument("--batch-size", type=int,
+                    help="prompts generated together (default: 8 on a GPU; 1 on a CPU, where padded batches measured "
+                         "slower: bench/generation.py)")
     ap.add_argument("--max-new-tokens", type=int, help="cap per answer (default: the largest 30x30 grid)")
     ap.add_argument("--max-prompt-tokens", type=int, default=6000, help="drop train pairs past this prompt length")
     ap.add_argument("--stop-past-truth", action="store_true",
@@ -91,8 +93,9 @@ def cmd_predict(argv: list[str]) -> int:
     name = (args.adapter.name if args.adapter else Path(base).name) + "-" + args.split.replace("/", "_")
     out = args.out or Path("runs/eval") / name
     model, tokenizer = load_model(base, args.adapter, args.device, args.dtype)
-    predictor = HFPredictor(model, tokenizer, args.batch_size, max_new)
-    summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=max(1, args.batch_size),
+    batch = args.batch_size or (1 if args.device.startswith("cpu") else 8)
+    predictor = HFPredictor(model, tokenizer, batch, max_new)
+    summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=max(4, batch),
                        count=predictor.count, max_prompt_tokens=args.max_prompt_tokens, progress=not args.quiet)
     write_report(out, tasks)
     keys = ["score", "output_accuracy", "n_tasks", "n_outputs", "pass_at_1", "shape_accuracy",
