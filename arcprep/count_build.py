@@ -11,7 +11,7 @@ from typing import Any
 from arcprep import __version__
 from arcprep.atomic import atomic_open
 from arcprep.build import manifest_path
-from arcprep.counting import COUNT_PROMPT_VERSION, CountConfig, count_sample, question_stats
+from arcprep.counting import COUNT_PROMPT_VERSION, CountConfig, count_sample, objects_per_grid
 from arcprep.errors import ArcPrepError
 from arcprep.tokens import ChatTokenCounter, token_stats
 
@@ -60,5 +60,5 @@ def _manifest(cfg: CountConfig, out: Path, samples: list[dict], token_counts: li
             "arcprep_version": __version__, "kind": cfg.kind, "prompt_version": COUNT_PROMPT_VERSION,
             "config": asdict(cfg), "encoding": cfg.encoding, "system_prompt": cfg.system_prompt, "seed": cfg.seed,
             "samples": len(samples), "dropped_samples": dropped, "tokens": tokens, "max_tokens": cfg.max_tokens,
-            "objects_per_grid": question_stats(samples),
+            "objects_per_grid": objects_per_grid(samples),
             "turns_per_sample": len(cfg.questions)}

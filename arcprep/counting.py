@@ -182,7 +182,7 @@ def count_sample(cfg: CountConfig, index: int) -> dict:
             "objects": [[c, a] for c, a in objects]}
 
 
-def question_stats(samples: list[dict]) -> dict[str, int]:
-    """How often each answer value of the 'count' question occurs (for the manifest: is the data balanced?)."""
+def objects_per_grid(samples: list[dict]) -> dict[str, int]:
+    """How many grids have each number of objects (for the manifest: is the data balanced?)."""
     counts = Counter(len(s["objects"]) for s in samples)
     return {str(k): counts[k] for k in sorted(counts)}

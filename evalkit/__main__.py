@@ -31,8 +31,8 @@ def predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-new-tokens", type=int, help="cap per answer (default: the largest 30x30 grid)")
     ap.add_argument("--max-prompt-tokens", type=int, default=6000, help="drop train pairs past this prompt length")
     ap.add_argument("--stop-past-truth", action="store_true",
-                    help="scoring only: stop each batch one token past its longest true answer (scores unchanged: "
-                         "longer answers are wrong anyway; attempts in predictions.json may be cut short)")
+                    help="scoring only: stop each batch past its longest true answer + newline + end of turn (scores "
+                         "unchanged: longer answers are wrong anyway; attempts in predictions.json may be cut short)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
                     help="auto: bf16 on GPUs and CPUs with bf16 instructions, else fp32")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from arcprep.tasks import Task
 
 MATRIX = Path(__file__).with_name("matrix.yml")
 SPLITS = ("train", "eval", "test")
-SCALE_KEYS = {"tasks": int, "copies": int, "steps": int, "count_samples": int, "augmentations": int}
 
 
 @dataclass
@@ -68,7 +66,7 @@ def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> 
     if name not in scales:
         raise ArcPrepError(f"unknown scale {name!r}; known: {', '.join(scales)}")
     values = {**scales[name], **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(values) - set(SCALE_KEYS) - {"base_model", "seed", "overrides"})
+    unknown = sorted(set(values) - {f.name for f in fields(Scale)} - {"name"})
     if unknown:
         raise ArcPrepError(f"scale {name}: unknown key(s) {', '.join(unknown)}")
     return Scale(name=name, **values)
@@ -131,7 +129,3 @@ def dataset_configs(plan: Plan, tokenizer: str) -> dict[str, BuildConfig | Count
     }
     used = {r.train for r in plan.runs if r.train}
     return {k: v for k, v in configs.items() if k in used}
-
-
-def scale_record(scale: Scale) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(scale)))
