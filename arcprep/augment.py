@@ -1,9 +1,9 @@
-"""Task augmentations with exact inverses: the 8 dihedral transforms, colour permutations,
-train/test swap and train-order shuffle.
+"""Task augmentations with exact inverses (the 8 dihedral transforms, colour permutations, train/test swap and
+train-order shuffle) and the policy that draws them (:class:`AugmentPolicy`).
 
-This is the one place augmentation lives; arcprep (training data) and evalkit (test-time
-augmentation and reverting predictions) both import it. Every augmentation is plain data
-(:class:`Augmentation`) stored with each sample and each prediction.
+This is the one place augmentation lives; arcprep (training data) and evalkit (test-time augmentation and
+reverting predictions) both import it. Every augmentation is plain data (:class:`Augmentation`) stored with each
+sample and each prediction.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from arcprep.tasks import Grid, Pair
+from arccommon.errors import UserError
+from arcprep.tasks import Grid, Pair, Task
 
 _DIHEDRAL: dict[str, Callable[[Grid], Grid]] = {
     "identity": lambda g: [list(r) for r in g],
@@ -27,6 +28,9 @@ _DIHEDRAL: dict[str, Callable[[Grid], Grid]] = {
 DIHEDRAL: tuple[str, ...] = tuple(_DIHEDRAL)
 DIHEDRAL_INVERSE = {name: name for name in DIHEDRAL} | {"rot90": "rot270", "rot270": "rot90"}
 IDENTITY_COLORS: tuple[int, ...] = tuple(range(10))
+AUGMENTS: tuple[str, ...] = ("dihedral", "color", "swap", "shuffle")
+# At test time the test output is unknown, so a train pair can never trade places with it: no swap.
+TEST_TIME_AUGMENTS: tuple[str, ...] = ("dihedral", "color", "shuffle")
 
 
 def dihedral(grid: Grid, name: str) -> Grid:
@@ -105,3 +109,47 @@ class Augmentation:
     def from_json(cls, data: dict[str, Any]) -> "Augmentation":
         return cls(data.get("dihedral", "identity"), list(data.get("colors", IDENTITY_COLORS)),
                    data.get("swap"), data.get("order"))
+
+
+@dataclass(frozen=True)
+class AugmentPolicy:
+    """Which augmentations to draw and how, for training data (arcprep) and test-time views (evalkit) alike."""
+
+    augment: tuple[str, ...] = ()
+    seed: int = 0
+    keep_original: bool = True
+    swap_prob: float = 0.5
+    keep_background_prob: float = 1.0
+
+    def check(self) -> None:
+        unknown = sorted(set(self.augment) - set(AUGMENTS))
+        if unknown:
+            raise UserError(f"unknown augmentation(s) {', '.join(unknown)}; known: {', '.join(AUGMENTS)}")
+        if not 0 <= self.swap_prob <= 1 or not 0 <= self.keep_background_prob <= 1:
+            raise UserError("probabilities must lie in [0, 1]")
+
+    def draw(self, task: Task, copy: int, test_index: int) -> Augmentation:
+        """The augmentation of one (task, copy, test output), drawn from an RNG seeded by exactly those.
+
+        Dihedral transforms cycle through a per-task permutation of all 8, so ``copies`` = 8m gives each
+        transform m times; with ``keep_original`` copy 0 is the unaugmented task (its real test output is
+        always a target) and the identity transform leads the cycle.
+        """
+        if self.keep_original and copy == 0:
+            return Augmentation()
+        rng = random.Random(f"{self.seed}/{task.id}/{test_index}/{copy}")
+        aug = Augmentation()
+        if "dihedral" in self.augment:
+            cycle = list(DIHEDRAL[1:]) if self.keep_original else list(DIHEDRAL)
+            random.Random(f"{self.seed}/{task.id}/{test_index}/dihedral").shuffle(cycle)
+            if self.keep_original:
+                cycle.insert(0, "identity")
+            aug.dihedral = cycle[copy % len(cycle)]
+        if "color" in self.augment:
+            aug.colors = random_colors(rng, keep_background=rng.random() < self.keep_background_prob)
+        n_train = len(task.train)
+        if "swap" in self.augment and rng.random() < self.swap_prob:
+            aug.swap = rng.randrange(n_train)
+        if "shuffle" in self.augment:
+            aug.order = rng.sample(range(n_train), n_train)
+        return aug

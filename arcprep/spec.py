@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from arcprep.build import BuildConfig, build_dataset, manifest_path
+from arccommon.errors import UserError
+from arccommon.files import load_yaml
+from arcprep.build import BuildConfig, build_dataset
 from arcprep.count_build import build_count_dataset
 from arcprep.counting import CountConfig
-from arcprep.errors import ArcPrepError
+from arcprep.writer import read_manifest
 
 DEFAULT_SPEC = Path("data/spec.yml")
 DatasetConfig = BuildConfig | CountConfig
@@ -25,30 +25,25 @@ def load_spec(path: Path) -> dict[str, DatasetConfig]:
     ``kind`` picks the generator: ``arc`` (default; ARC tasks, :class:`BuildConfig`) or ``count_priors``
     (synthetic object-counting chats, :class:`CountConfig`). Defaults a kind does not know are ignored for it.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArcPrepError(f"{path}: no such data spec") from None
-    except yaml.YAMLError as exc:
-        raise ArcPrepError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict):
-        raise ArcPrepError(f"{path}: needs a 'datasets' mapping")
+    raw = load_yaml(path)
+    if not isinstance(raw.get("datasets"), dict):
+        raise UserError(f"{path}: needs a 'datasets' mapping")
     defaults = raw.get("defaults") or {}
     configs = {}
     for name, entry in raw["datasets"].items():
         entry = entry or {}
         kind = entry.get("kind", "arc")
         if kind not in KINDS:
-            raise ArcPrepError(f"{path}:{name}: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+            raise UserError(f"{path}:{name}: unknown kind {kind!r}; known: {', '.join(KINDS)}")
         fields = {f.name for f in dataclasses.fields(KINDS[kind])}
         unknown = sorted(set(entry) - fields - {"kind"})
         if unknown:
-            raise ArcPrepError(f"{path}:{name}: unknown key(s) {', '.join(unknown)}")
+            raise UserError(f"{path}:{name}: unknown key(s) {', '.join(unknown)}")
         merged = {k: v for k, v in defaults.items() if k in fields and k != "kind"} | entry
         if kind == "arc":
             merged.pop("kind", None)
             if "source" not in merged:
-                raise ArcPrepError(f"{path}:{name}: needs a 'source'")
+                raise UserError(f"{path}:{name}: needs a 'source'")
         configs[name] = KINDS[kind](**merged)
     return configs
 
@@ -62,14 +57,13 @@ def build_any(cfg: DatasetConfig, out: Path, progress: bool = True) -> dict[str,
 
 def is_up_to_date(cfg: DatasetConfig, out: Path) -> bool:
     """True when ``out`` and its manifest exist and were built from exactly ``cfg``."""
-    mpath = manifest_path(out)
-    if not out.exists() or not mpath.exists():
+    if not out.exists():
         return False
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        manifest = read_manifest(out)
+    except UserError:
         return False
-    return manifest.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg)))
+    return manifest is not None and manifest.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def spec_outputs(path: Path, configs: dict[str, Any]) -> dict[str, Path]:

@@ -1,11 +1,14 @@
-"""Token counting of chat samples with a Hugging Face tokenizer, and the train-pair trimming policy."""
+"""Token counting of chat samples with a Hugging Face tokenizer, and the token-budget policy of every builder."""
 
 from __future__ import annotations
 
 import statistics
-from typing import Any, Callable, Sequence
+from collections import Counter
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from arcprep.errors import ArcPrepError
+from arccommon.errors import UserError
+
+S = TypeVar("S")
 
 
 class ChatTokenCounter:
@@ -15,13 +18,13 @@ class ChatTokenCounter:
         try:
             from transformers import AutoTokenizer
         except ImportError:  # pragma: no cover - transformers is a dependency
-            raise ArcPrepError("token counting needs the 'transformers' package") from None
+            raise UserError("token counting needs the 'transformers' package") from None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
         except (OSError, ValueError) as exc:
-            raise ArcPrepError(f"{tokenizer_path}: cannot load a tokenizer ({str(exc).splitlines()[0]})") from None
+            raise UserError(f"{tokenizer_path}: cannot load a tokenizer ({str(exc).splitlines()[0]})") from None
         if not getattr(self.tokenizer, "chat_template", None):
-            raise ArcPrepError(f"{tokenizer_path}: tokenizer has no chat template")
+            raise UserError(f"{tokenizer_path}: tokenizer has no chat template")
         self.name = tokenizer_path
 
     def count_many(self, conversations: Sequence[list[dict[str, str]]]) -> list[int]:
@@ -36,6 +39,12 @@ class ChatTokenCounter:
 
     def count(self, messages: list[dict[str, str]]) -> int:
         return self.count_many([messages])[0]
+
+
+def check_budget(max_tokens: int | None, tokenizer: str | None) -> None:
+    """A token budget needs a tokenizer to count with (checked by every builder before any work)."""
+    if max_tokens is not None and not tokenizer:
+        raise UserError("--max-tokens needs --tokenizer")
 
 
 def trim_to_budget(n_train: int, count: Callable[[int], int], max_tokens: int) -> tuple[int, int] | None:
@@ -58,3 +67,38 @@ def token_stats(counts: list[int], tokenizer: str | None) -> dict[str, Any] | No
     ordered = sorted(counts)
     return {"tokenizer": tokenizer, "min": ordered[0], "median": statistics.median(ordered),
             "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1], "total": sum(ordered)}
+
+
+def fit_to_budget(samples: Iterable[S], render: Callable[[S, int], list[dict[str, str]]],
+                  parts: Callable[[S], int], counter: ChatTokenCounter | None, max_tokens: int | None,
+                  stats: Counter[str], chunk: int = 256) -> Iterator[tuple[S, int, list[dict[str, str]], int | None]]:
+    """The token-budget policy of every builder: yield (sample, parts kept, messages, tokens) per kept sample.
+
+    ``render(sample, k)`` gives the chat with the first ``k`` droppable parts (train pairs); ``parts(sample)`` how
+    many it has. Counting is batched in chunks. A sample over ``max_tokens`` loses parts from the end (never
+    below one; counted as ``trimmed_samples``) and is dropped (``dropped_samples``) only if still over.
+    """
+    check_budget(max_tokens, counter.name if counter else None)
+    batch: list[S] = []
+
+    def flush() -> Iterator[tuple[S, int, list[dict[str, str]], int | None]]:
+        full = [render(s, parts(s)) for s in batch]
+        lengths: list[int | None] = counter.count_many(full) if counter else [None] * len(batch)  # type: ignore
+        for sample, messages, length in zip(batch, full, lengths):
+            kept = parts(sample)
+            if max_tokens is not None and length is not None and length > max_tokens:
+                fit = trim_to_budget(kept, lambda k, s=sample: counter.count(render(s, k)), max_tokens)
+                if fit is None:
+                    stats["dropped_samples"] += 1
+                    continue
+                kept, length = fit
+                stats["trimmed_samples"] += 1
+                messages = render(sample, kept)
+            yield sample, kept, messages, length
+        batch.clear()
+
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) >= chunk:
+            yield from flush()
+    yield from flush()

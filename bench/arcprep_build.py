@@ -2,7 +2,7 @@
 
 Prints samples/s for the real build, for the same build without token counting, and for a baseline that
 counts tokens one sample at a time (apply_chat_template per sample), all measured in this run.
-Usage: python bench/arcprep_build.py [--tokenizer models/smollm2-135m-instruct] [--copies 32]
+Usage: python bench/arcprep_build.py [--tokenizer MODEL_DIR] [--copies 32]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from arccommon.paths import EMBEDDED_MODEL_DIR
 from arcprep.build import BuildConfig, build_dataset
 
 
@@ -36,7 +37,7 @@ def naive_count_rate(path: Path, tokenizer_dir: str, n: int = 500) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokenizer", default="models/smollm2-135m-instruct")
+    ap.add_argument("--tokenizer", default=str(EMBEDDED_MODEL_DIR))
     ap.add_argument("--copies", type=int, default=32)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,10 +21,11 @@ def gflops(dtype: torch.dtype, m: int = 512, k: int = 576, n: int = 1536, repeat
 
 
 def main() -> None:
-    from evalkit.model import cpu_has_fast_bf16
+    from arccommon.precision import cpu_bf16_flags, decide_precision
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, avx512_bf16/amx_bf16: {cpu_has_fast_bf16()}")
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"bf16 flags: {'/'.join(cpu_bf16_flags()) or 'none'}; auto decides {decide_precision('cpu').line()}")
     f32, bf16 = gflops(torch.float32), gflops(torch.bfloat16)
     print(f"fp32 matmul {f32:6.1f} GFLOP/s; bf16 matmul {bf16:6.1f} GFLOP/s; bf16/fp32 = {bf16 / f32:.2f}")
 

@@ -64,7 +64,10 @@ def evalkit_way(model, tokenizer, texts: list[str], cap: int, batch: int, **gene
 
 
 def main() -> None:
-    from evalkit.model import cpu_has_fast_bf16, load_model, prompt_settings, resolve_base
+    from arccommon.paths import EMBEDDED_MODEL_DIR
+    from arccommon.precision import cpu_bf16_flags
+    from evalkit.model import load_model, resolve_base
+    from recipes.record import prompt_settings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=8)
@@ -75,7 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     adapter = args.adapter if (args.adapter / "adapter_config.json").exists() else None
-    base = resolve_base(adapter, None if adapter else str(ROOT / "models" / "smollm2-135m-instruct"))
+    base = resolve_base(adapter, None if adapter else str(ROOT / EMBEDDED_MODEL_DIR))
     settings = prompt_settings(adapter)
     model32, tok = load_model(base, adapter, "cpu", "float32")
     texts = prompts(args.prompts, settings, tok)
@@ -100,7 +103,7 @@ def main() -> None:
           "over naive on these prompts)", flush=True)
     report(f"+static cache (batch {args.batch})", *evalkit_way(model32, tok, texts, args.max_new_tokens, args.batch,
                                                                cache_implementation="static"))
-    if not cpu_has_fast_bf16():
+    if not cpu_bf16_flags():
         print("+bf16: skipped, this CPU has no avx512_bf16/amx_bf16 (bf16 matmuls fall back to a slow path; "
               "evalkit's --dtype auto picks fp32 here)")
         return

@@ -1,8 +1,9 @@
 """Benchmark: training tokens/s through Axolotl vs a bare PyTorch LoRA loop, same model, data and settings.
 
 Both train SmolLM2-135M + LoRA (r=32, all linear layers) for --steps steps of one sample each (no padding), in
-fp32 (as CPU recipes train), on the first --steps samples of data/demo_train.jsonl. Also prints the padding
-waste of micro-batches of 4 without packing, and what packing into sequence_len bins does to it.
+fp32, on the first --steps samples of data/demo_train.jsonl; then both again under bf16 autocast (what
+``--mixed-precision auto`` picks on CPUs with avx512_bf16/AMX), with the precision decision for this machine.
+Also prints the padding waste of micro-batches of 4 without packing, and what packing into sequence_len bins does.
 Usage: python bench/train_throughput.py [--steps 8]
 """
 
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import torch
 
+from arccommon.paths import EMBEDDED_MODEL_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "smollm2-135m-instruct"
+MODEL = ROOT / EMBEDDED_MODEL_DIR
 DATA = ROOT / "data" / "demo_train.jsonl"
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -44,8 +47,10 @@ def tokenized_samples(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
-def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int] | None = None) -> float:
-    """Seconds for one optimizer step per sample with a plain PyTorch + peft loop (LoRA on ``layers``, or all)."""
+def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int] | None = None,
+              bf16: bool = False) -> float:
+    """Seconds for one optimizer step per sample with a plain PyTorch + peft loop (LoRA on ``layers``, or all;
+    fp32 weights, under bf16 autocast when ``bf16``)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -56,14 +61,15 @@ def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int
     model.train()
     start = time.perf_counter()
     for ids, labels in samples:
-        loss = model(input_ids=ids[None], labels=labels[None]).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids[None], labels=labels[None]).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
     return time.perf_counter() - start
 
 
-def axolotl_run(steps: int, extra: dict | None = None) -> tuple[float, int]:
+def axolotl_run(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> tuple[float, int]:
     """(train_runtime s, input tokens seen) reported by the Trainer for ``steps`` one-sample steps of
     recipes/smollm2_cpu.yml (its sampler shuffles, so it counts its own tokens)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +77,8 @@ def axolotl_run(steps: int, extra: dict | None = None) -> tuple[float, int]:
                 "gradient_accumulation_steps": 1, "micro_batch_size": 1, "save_steps": steps, "logging_steps": 1,
                 "shuffle_merged_datasets": False, "sequence_len": 2048, "include_tokens_per_second": True,
                 **(extra or {})}
-        cmd = [sys.executable, "-m", "arcprep", "train", "recipes/smollm2_cpu.yml"]
+        cmd = [sys.executable, "-m", "recipes", "train", "recipes/smollm2_cpu.yml", "--mixed-precision",
+               mixed_precision]
         for key, value in sets.items():
             cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -124,6 +131,15 @@ def main() -> None:
     top_s = bare_loop(samples, list(range(20, 30)))
     print(f"bare loop, LoRA on the top 10 of 30 layers: {top_s:6.1f} s  {tokens / top_s:6.1f} tok/s  "
           f"x{bare_s / top_s:.2f} vs all layers")
+    from arccommon.precision import decide_precision
+
+    bf16_s = bare_loop(samples, bf16=True)
+    print(f"bare loop, bf16 autocast:  {bf16_s:6.1f} s  {tokens / bf16_s:6.1f} tok/s  x{bare_s / bf16_s:.2f} vs fp32",
+          flush=True)
+    axo16_s, axo16_tokens = axolotl_run(args.steps, "bf16")
+    print(f"Axolotl, bf16 autocast:    {axo16_s:6.1f} s  {axo16_tokens / axo16_s:6.1f} tok/s  "
+          f"x{(axo16_tokens / axo16_s) / (axo_tokens / axo_s):.2f} vs Axolotl fp32")
+    print(f"auto on this machine: {decide_precision('cpu').line()}")
     lengths = [json.loads(line)["n_tokens"] for line in DATA.open()]
     shuffled, grouped, packed = padding_waste(lengths, 4, 1024)
     print(f"padding waste of {DATA.name}, micro-batch 4: random order {shuffled:.1%}, grouped by length "

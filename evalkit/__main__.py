@@ -1,4 +1,5 @@
-"""``python -m evalkit --adapter out/ --split eval`` and ``python -m evalkit score --predictions P --solutions S``."""
+"""``python -m evalkit run --adapter out/ --split eval`` (``run`` may be left out) and
+``python -m evalkit score --predictions P --solutions S``. Each builds a request and calls one library function."""
 
 from __future__ import annotations
 
@@ -7,108 +8,92 @@ import json
 import sys
 from pathlib import Path
 
-from arcprep.errors import ArcPrepError, run_command
+from arccommon.cli import csv_list, dispatch
+from arccommon.errors import UserError
+from arccommon.files import read_json
+from evalkit.evaluator import EvalRequest
+
+SUMMARY_KEYS = ["score", "output_accuracy", "n_tasks", "n_outputs", "pass_at_1", "shape_accuracy",
+                "oracle_pass_at_n", "unparseable_candidates", "tokens_per_s", "wall_s"]
 
 
-def _csv(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def predict_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m evalkit",
-                                 description="Predict, vote and score every test output of an ARC split. "
-                                             "(Also: python -m evalkit score --help)")
+def add_run_options(ap: argparse.ArgumentParser) -> None:
+    """The options of ``run`` (one per field of :class:`evalkit.evaluator.EvalRequest`)."""
     ap.add_argument("--adapter", type=Path, help="LoRA adapter folder (its base model is read from it)")
     ap.add_argument("--base", help="base model folder or id; alone: score the base model without an adapter")
     ap.add_argument("--split", default="eval", help="train | eval | test | any arcprep source")
-    ap.add_argument("--tasks", type=_csv, help="only these task ids (comma list)")
+    ap.add_argument("--tasks", type=csv_list, help="only these task ids (comma list)")
     ap.add_argument("--limit", type=int, help="only the first N tasks")
     ap.add_argument("--attempts", type=int, default=2)
     ap.add_argument("--augmentations", type=int, default=1, help="predictions per test input (1 = plain greedy)")
     ap.add_argument("--batch-size", type=int,
                     help="prompts generated together (default: 8 on a GPU; 1 on a CPU, where padded batches measured "
                          "slower: bench/generation.py)")
-    ap.add_argument("--max-new-tokens", type=int, help="cap per answer (default: the largest 30x30 grid)")
+    ap.add_argument("--max-new-tokens", type=int,
+                    help="cap per answer (default: the largest 30x30 grid + end of turn, 930 tokens in plain)")
     ap.add_argument("--max-prompt-tokens", type=int, default=6000, help="drop train pairs past this prompt length")
     ap.add_argument("--stop-past-truth", action="store_true",
                     help="scoring only: stop each batch past its longest true answer + newline + end of turn (scores "
                          "unchanged: longer answers are wrong anyway; attempts in predictions.json may be cut short)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
-                    help="auto: bf16 on GPUs and CPUs with bf16 instructions, else fp32")
+                    help="auto: bf16 on GPUs and CPUs with avx512_bf16/AMX, else fp32 (the reason is printed)")
     ap.add_argument("--out", type=Path, help="output folder (default: runs/eval/<adapter or base>-<split>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m evalkit",
+                                 description="Evaluate a model on an ARC split, or score a submission. "
+                                             "Without a command, the options go to `run` "
+                                             "(python -m evalkit run --help lists them).")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="predict, vote and score every test output of an ARC split (resumable)")
+    add_run_options(p)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("score", help="score a Kaggle-format submission by the official ARC rule")
+    p.add_argument("--predictions", type=Path, required=True, help='{task_id: [{"attempt_1": grid, ...}, ...]}')
+    p.add_argument("--solutions", type=Path, required=True, help="{task_id: [grid, ...]}")
+    p.set_defaults(func=cmd_score)
     return ap
 
 
-def score_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m evalkit score",
-                                 description="Score a Kaggle-format submission by the official ARC rule.")
-    ap.add_argument("--predictions", type=Path, required=True, help='{task_id: [{"attempt_1": grid, ...}, ...]}')
-    ap.add_argument("--solutions", type=Path, required=True, help="{task_id: [grid, ...]}")
-    return ap
+def request_from_args(args: argparse.Namespace) -> EvalRequest:
+    return EvalRequest(split=args.split, adapter=args.adapter, base=args.base, tasks=args.tasks, limit=args.limit,
+                       attempts=args.attempts, augmentations=args.augmentations, batch_size=args.batch_size,
+                       max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
+                       stop_past_truth=args.stop_past_truth, device=args.device, dtype=args.dtype, out=args.out,
+                       seed=args.seed, progress=not args.quiet)
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArcPrepError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ArcPrepError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+def cmd_run(args: argparse.Namespace) -> int:
+    from evalkit.evaluator import evaluate_split
+
+    summary, out = evaluate_split(request_from_args(args))
+    print(json.dumps({k: summary.get(k) for k in SUMMARY_KEYS}, indent=2))
+    print(f"report: {out / 'report.html'}")
+    return 0
 
 
-def cmd_score(argv: list[str]) -> int:
+def cmd_score(args: argparse.Namespace) -> int:
     from evalkit.scoring import score_submission
 
-    args = score_parser().parse_args(argv)
-    solutions = _read_json(args.solutions)
+    solutions = read_json(args.solutions)
     if not isinstance(solutions, dict):
-        raise ArcPrepError(f"{args.solutions}: expected {{task_id: [grid, ...]}}")
-    summary, problems = score_submission(_read_json(args.predictions), solutions)
+        raise UserError(f"{args.solutions}: expected {{task_id: [grid, ...]}}")
+    summary, problems = score_submission(read_json(args.predictions), solutions)
     for problem in problems:
         print(f"{args.predictions}: {problem}", file=sys.stderr)
     print(json.dumps(summary, indent=2))
     return 0
 
 
-def cmd_predict(argv: list[str]) -> int:
-    from arcprep.encoding import max_answer_chars
-    from evalkit.hf_predictor import HFPredictor
-    from evalkit.model import load_model, prompt_settings, resolve_base
-    from evalkit.report import write_report
-    from evalkit.run import EvalConfig, evaluate, select
-
-    args = predict_parser().parse_args(argv)
-    if args.adapter is not None and not args.adapter.is_dir():
-        raise ArcPrepError(f"{args.adapter}: no such adapter folder")
-    base = resolve_base(args.adapter, args.base)
-    tasks = select(args.split, args.tasks, args.limit)
-    settings = prompt_settings(args.adapter)
-    max_new = args.max_new_tokens or max_answer_chars(settings.encoding) + 1
-    cfg = EvalConfig(args.split, str(args.adapter) if args.adapter else None, base, args.attempts,
-                     args.augmentations, args.seed, max_new, settings.encoding, settings.system_prompt,
-                     args.stop_past_truth)
-    name = (args.adapter.name if args.adapter else Path(base).name) + "-" + args.split.replace("/", "_")
-    out = args.out or Path("runs/eval") / name
-    model, tokenizer = load_model(base, args.adapter, args.device, args.dtype)
-    batch = args.batch_size or (1 if args.device.startswith("cpu") else 8)
-    predictor = HFPredictor(model, tokenizer, batch, max_new)
-    summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=max(4, batch),
-                       count=predictor.count, max_prompt_tokens=args.max_prompt_tokens, progress=not args.quiet)
-    write_report(out, tasks)
-    keys = ["score", "output_accuracy", "n_tasks", "n_outputs", "pass_at_1", "shape_accuracy",
-            "oracle_pass_at_n", "unparseable_candidates", "tokens_per_s", "wall_s"]
-    print(json.dumps({k: summary.get(k) for k in keys}, indent=2))
-    print(f"report: {out / 'report.html'}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command = (lambda: cmd_score(argv[1:])) if argv and argv[0] == "score" else (lambda: cmd_predict(argv))
-    return run_command(command, "interrupted: finished tasks are kept; run the same command to resume")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "run")  # the flag-only form: python -m evalkit --adapter out/ --split eval
+    return dispatch(parser(), argv, "interrupted: finished tasks are kept; run the same command to resume")
 
 
 if __name__ == "__main__":

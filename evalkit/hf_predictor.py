@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from arcprep.encoding import max_answer_tokens
 from evalkit.generate import Generation, generate_batch
 
 
 class HFPredictor:
     """Callable: conversations -> greedy Generations, in batches of similar prompt length."""
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8, max_new_tokens: int = 931):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8, max_new_tokens: int | None = None):
         self.model, self.tokenizer = model, tokenizer
-        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens or max_answer_tokens()
 
     def render(self, conversations: list[list[dict[str, str]]]) -> list[str]:
         return self.tokenizer.apply_chat_template(conversations, tokenize=False, add_generation_prompt=True)

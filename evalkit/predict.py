@@ -5,17 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from arcprep.augment import Augmentation
-from arcprep.build import BuildConfig, sample_augmentation
+from arcprep.augment import TEST_TIME_AUGMENTS, Augmentation, AugmentPolicy
 from arcprep.encoding import GridParseError, decode_grid
 from arcprep.prompt import chat_messages
 from arcprep.tasks import Pair, Task
 from arcprep.tokens import trim_to_budget
 from evalkit.generate import Generation
-from evalkit.model import PromptSettings
 from evalkit.voting import vote
-
-TTA_AUGMENTS = ["dihedral", "color", "shuffle"]  # never swap: the test output is unknown
+from recipes.record import PromptSettings
 
 
 class Predictor(Protocol):
@@ -35,12 +32,12 @@ def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSett
                count: Callable[[list[dict[str, str]]], int] | None = None,
                max_prompt_tokens: int | None = None) -> list[WorkItem]:
     """One prompt per (test input, augmentation). Augmentation 0 is the task as given."""
-    cfg = BuildConfig(source="-", augment=TTA_AUGMENTS, copies=n_augmentations, seed=seed)
+    policy = AugmentPolicy(TEST_TIME_AUGMENTS, seed)
     items = []
     for t, test in enumerate(task.test):
         hidden = Pair(test.input)  # the model never sees the answer
         for copy in range(n_augmentations):
-            aug = sample_augmentation(cfg, task, copy, t)
+            aug = policy.draw(task, copy, t)
             train, query = aug.apply_pairs(task.train, hidden)
             kept = len(train)
             if count is not None and max_prompt_tokens is not None:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from arcprep.atomic import atomic_write_text
-from arcprep.tasks import Task
+from arccommon.files import atomic_write_text
+from arcprep.tasks import Task, grid_problem
 
 PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF",
            "#870C25"]
@@ -39,12 +39,11 @@ which==='all'||t.classList.contains(which)?'':'none';});}
 
 def grid_html(grid: Any, label: str) -> str:
     """A grid as a CSS grid of coloured cells (or a dashed box when there is no valid grid)."""
-    if not (isinstance(grid, list) and grid and all(isinstance(r, list) and r for r in grid)):
+    if grid_problem(grid) is not None:
         return f'<figure><div class="missing">none</div><figcaption>{html.escape(label)}</figcaption></figure>'
     h, w = len(grid), len(grid[0])
     cell = max(4, min(16, 240 // max(h, w)))
-    cells = "".join(f'<div style="background:{PALETTE[c] if isinstance(c, int) and 0 <= c < 10 else "#fff"}"></div>'
-                    for row in grid for c in row)
+    cells = "".join(f'<div style="background:{PALETTE[c]}"></div>' for row in grid for c in row)
     return (f'<figure><div class="grid" style="--c:{cell}px;grid-template-columns:repeat({w},{cell}px)">{cells}'
             f'</div><figcaption>{html.escape(label)} ({h}x{w})</figcaption></figure>')
 

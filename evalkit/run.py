@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arcprep.atomic import atomic_write_text
-from arcprep.errors import ArcPrepError
+from arccommon.errors import UserError
+from arccommon.files import atomic_write_text, read_json
+from arcprep.encoding import max_answer_tokens
 from arcprep.sources import load_source
 from arcprep.tasks import Task
-from evalkit.model import PromptSettings
 from evalkit.predict import Predictor, WorkItem, attempts_for, revert, work_items
 from evalkit.scoring import summarize, task_record
+from recipes.record import PromptSettings
 
 PER_TASK = "per_task.jsonl"
 
@@ -30,7 +31,7 @@ class EvalConfig:
     attempts: int = 2
     augmentations: int = 1
     seed: int = 0
-    max_new_tokens: int = 931
+    max_new_tokens: int = field(default_factory=max_answer_tokens)
     encoding: str = "plain"
     system_prompt: str = ""
     stop_past_truth: bool = False
@@ -41,7 +42,7 @@ def select(split: str, tasks: list[str] | None, limit: int | None) -> list[Task]
     if tasks:
         missing = sorted(set(tasks) - {t.id for t in loaded})
         if missing:
-            raise ArcPrepError(f"{split}: task id(s) not found: {', '.join(missing)}")
+            raise UserError(f"{split}: task id(s) not found: {', '.join(missing)}")
         loaded = [t for t in loaded if t.id in set(tasks)]
     return loaded[:limit] if limit else loaded
 
@@ -63,9 +64,9 @@ def _done(out: Path) -> dict[str, dict[str, Any]]:
 def _check_same_run(out: Path, cfg: EvalConfig) -> None:
     path = out / "run.json"
     if path.exists():
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        previous = read_json(path)
         if previous != json.loads(json.dumps(asdict(cfg))):
-            raise ArcPrepError(f"{out}: holds results of a different run (see run.json); choose another --out")
+            raise UserError(f"{out}: holds results of a different run (see run.json); choose another --out")
     else:
         atomic_write_text(path, json.dumps(asdict(cfg), indent=2) + "\n")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-Grid = list[list[int]]
+from arcprep.tasks import Grid, grid_problem
+
 METRICS: dict[str, Callable[[list[dict[str, Any]]], float | int]] = {}
 
 
@@ -20,8 +21,8 @@ def metric(fn: Callable[[list[dict[str, Any]]], float | int]) -> Callable[[list[
 
 
 def is_grid(value: Any) -> bool:
-    return (isinstance(value, list) and bool(value) and all(isinstance(r, list) and r for r in value)
-            and len({len(r) for r in value}) == 1 and all(type(c) is int for r in value for c in r))
+    """A valid ARC grid (the one rule: :func:`arcprep.tasks.grid_problem`)."""
+    return grid_problem(value) is None
 
 
 def same_grid(a: Any, b: Grid) -> bool:

@@ -11,27 +11,26 @@ import shlex
 import sys
 from pathlib import Path
 
-from arcprep.errors import run_command
-
-
-def _csv(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
+from arccommon.cli import csv_list, run_command
+from arccommon.paths import EMBEDDED_MODEL_DIR
+from experiments.plan import MATRIX
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split("\n\n")[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", default="demo", help="a scale of experiments/matrix.yml (demo, cpu)")
-    ap.add_argument("--runs", type=_csv, help="only these runs (and the runs they continue), comma list")
+    ap.add_argument("--runs", type=csv_list, help="only these runs (and the runs they continue), comma list")
     ap.add_argument("--tasks", type=int, help="tasks per split (the smallest by cell count)")
     ap.add_argument("--copies", type=int, help="augmented samples per test output")
     ap.add_argument("--steps", type=int, help="optimizer steps per training stage")
     ap.add_argument("--count-samples", type=int, help="count-priors chats for stage 1")
     ap.add_argument("--augmentations", type=int, help="predictions per test input at evaluation")
-    ap.add_argument("--base-model", help="base model folder (default models/smollm2-135m-instruct)")
-    ap.add_argument("--matrix", type=Path, default=Path(__file__).with_name("matrix.yml"))
-    ap.add_argument("--work", type=Path, help="work folder (default experiments/work/SCALE)")
-    ap.add_argument("--results", type=Path, help="results Markdown, loss PNG beside it (default experiments/results.md)")
+    ap.add_argument("--base-model", help=f"base model folder (default {EMBEDDED_MODEL_DIR})")
+    ap.add_argument("--matrix", type=Path, default=MATRIX, help="experiment matrix (default: the packaged one)")
+    ap.add_argument("--work", type=Path, help="work folder (default ROOT/experiments/work/SCALE)")
+    ap.add_argument("--results", type=Path,
+                    help="results Markdown, loss PNG beside it (default ROOT/experiments/results.md)")
     ap.add_argument("--root", type=Path, default=Path("."), help="repository root (recipes, models)")
     return ap
 
@@ -51,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                      "base_model": args.base_model}
         scale = make_scale(matrix, args.scale, overrides)
         plan = make_plan(matrix, scale, args.runs)
-        here = Path(__file__).parent
-        work = args.work or here / "work" / scale.name
-        md = args.results or here / "results.md"
+        work = args.work or args.root / "experiments" / "work" / scale.name
+        md = args.results or args.root / "experiments" / "results.md"
         results = carry_out(plan, work, args.root)
         command = "python -m experiments " + shlex.join(argv) if argv else "python -m experiments"
         write_results(plan, results, md, md.with_suffix(".png"), command)

@@ -6,17 +6,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from arccommon.errors import UserError
+from arccommon.files import load_yaml
+from arccommon.paths import EMBEDDED_MODEL_DIR
 from arcprep.build import BuildConfig
 from arcprep.counting import CountConfig
-from arcprep.errors import ArcPrepError
 from arcprep.leakage import leaked_tasks
 from arcprep.sources import load_source
 from arcprep.tasks import Task
 
 MATRIX = Path(__file__).with_name("matrix.yml")
 SPLITS = ("train", "eval", "test")
+DATASETS = ("arc_train", "arc_eval", "arc_trainval", "count")
+RECIPE_ROLES = ("arc", "count", "count_then_arc")
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Scale:
     steps: int
     count_samples: int
     augmentations: int
-    base_model: str = "models/smollm2-135m-instruct"
+    base_model: str = str(EMBEDDED_MODEL_DIR)
     seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys set for every training run
 
@@ -54,21 +56,51 @@ class Plan:
 
 
 def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArcPrepError(f"{path}: no such experiment matrix") from None
+    """Read and check the matrix; every mistake is a one-line UserError naming the file and the key."""
+    matrix = load_yaml(path)
+    _check_keys(path, "", matrix, {"scales", "recipes", "runs"})
+    for section in ("scales", "recipes", "runs"):
+        if not isinstance(matrix.get(section) or {}, dict):
+            raise UserError(f"{path}: {section}: expected a mapping")
+    scale_keys = {f.name for f in fields(Scale)} - {"name"}
+    for name, spec in (matrix.get("scales") or {}).items():
+        _check_keys(path, f"scales.{name}", spec, scale_keys)
+    _check_keys(path, "recipes", matrix.get("recipes") or {}, set(RECIPE_ROLES))
+    runs = matrix.get("runs") or {}
+    for name, spec in runs.items():
+        where = f"{path}: runs.{name}"
+        _check_keys(path, f"runs.{name}", spec or {}, {f.name for f in fields(Run)} - {"name"})
+        spec = spec or {}
+        if spec.get("after") and spec["after"] not in runs:
+            raise UserError(f"{where}: continues unknown run {spec['after']!r}")
+        if spec.get("train") and spec["train"] not in DATASETS:
+            raise UserError(f"{where}: unknown dataset {spec['train']!r}; known: {', '.join(DATASETS)}")
+        for split in spec.get("evaluate") or []:
+            if split not in SPLITS:
+                raise UserError(f"{where}: unknown split {split!r}; known: {', '.join(SPLITS)}")
+    return matrix
+
+
+def _check_keys(path: Path, where: str, value: Any, known: set[str]) -> None:
+    """``value`` must be a mapping whose keys are all in ``known`` (typos get the closest known key)."""
+    import difflib
+
+    prefix = f"{path}: {where}" if where else f"{path}"
+    if not isinstance(value, dict):
+        raise UserError(f"{prefix}: expected a mapping")
+    for key in value:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
+            raise UserError(f"{prefix}: unknown key {key!r}{hint}")
 
 
 def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> Scale:
     """The named scale of the matrix with command-line overrides applied."""
     scales = matrix.get("scales") or {}
     if name not in scales:
-        raise ArcPrepError(f"unknown scale {name!r}; known: {', '.join(scales)}")
+        raise UserError(f"unknown scale {name!r}; known: {', '.join(scales)}")
     values = {**scales[name], **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(values) - {f.name for f in fields(Scale)} - {"name"})
-    if unknown:
-        raise ArcPrepError(f"scale {name}: unknown key(s) {', '.join(unknown)}")
     return Scale(name=name, **values)
 
 
@@ -91,18 +123,10 @@ def select_tasks(n: int) -> dict[str, list[Task]]:
 def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = None) -> Plan:
     """Runs in dependency order (``after`` first); ``only`` keeps those runs plus what they continue from."""
     runs = {name: Run(name=name, **(spec or {})) for name, spec in (matrix.get("runs") or {}).items()}
-    for run in runs.values():
-        if run.after and run.after not in runs:
-            raise ArcPrepError(f"run {run.name}: continues unknown run {run.after!r}")
-        if run.train and run.train not in ("arc_train", "arc_eval", "arc_trainval", "count"):
-            raise ArcPrepError(f"run {run.name}: unknown dataset {run.train!r}")
-        for split in run.evaluate:
-            if split not in SPLITS:
-                raise ArcPrepError(f"run {run.name}: unknown split {split!r}; known: {', '.join(SPLITS)}")
     wanted = set(only or runs)
     unknown = sorted(wanted - set(runs))
     if unknown:
-        raise ArcPrepError(f"unknown run(s) {', '.join(unknown)}; known: {', '.join(runs)}")
+        raise UserError(f"unknown run(s) {', '.join(unknown)}; known: {', '.join(runs)}")
     for name in list(wanted):
         while runs[name].after:
             name = runs[name].after

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from arcprep.atomic import atomic_open, atomic_write_text
+from arccommon.files import atomic_open, atomic_write_text
 from experiments.plan import SPLITS, Plan
 
 QUESTIONS = [

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arcprep.atomic import atomic_write_text
-from arcprep.build import manifest_path
-from arcprep.recipe_check import load_recipe
+from arccommon.files import atomic_write_text, read_json
 from arcprep.spec import build_any, is_up_to_date
-from arcprep.train import train
+from arcprep.writer import read_manifest
 from experiments.plan import Plan, Run, dataset_configs
+from recipes.check import load_recipe
+from recipes.launch import train
 
 
 def build_datasets(plan: Plan, work: Path) -> dict[str, Path]:
@@ -48,10 +48,10 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path) -> dict[
     folder = run_dir(work, run)
     record_path = folder / "train.json"
     if record_path.exists():
-        return json.loads(record_path.read_text(encoding="utf-8"))
+        return read_json(record_path)
     recipe = root / recipe_for(plan, run)
     dataset = {**load_recipe(recipe)["datasets"][0], "path": str(data.resolve())}
-    manifest = json.loads(manifest_path(data).read_text(encoding="utf-8"))
+    manifest = read_manifest(data) or {}
     longest = (manifest.get("tokens") or {}).get("max", 1024)
     steps = plan.scale.steps
     overrides: dict[str, Any] = {
@@ -81,7 +81,7 @@ def training_log(adapter: Path) -> dict[str, Any]:
     checkpoints = sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     if not checkpoints:
         return {"steps": None, "tokens_seen": None, "losses": []}
-    state = json.loads((checkpoints[-1] / "trainer_state.json").read_text(encoding="utf-8"))
+    state = read_json(checkpoints[-1] / "trainer_state.json")
     logs = [e for e in state["log_history"] if "loss" in e]
     return {"steps": state["global_step"], "tokens_seen": logs[-1].get("tokens/total") if logs else None,
             "trainable_tokens_seen": logs[-1].get("tokens/trainable") if logs else None,
@@ -90,18 +90,17 @@ def training_log(adapter: Path) -> dict[str, Any]:
 
 def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | None) -> dict[str, Any]:
     """Score ``run`` on the plan's tasks of ``split`` with evalkit (resumable); returns summary.json."""
-    from evalkit.__main__ import cmd_predict
+    from evalkit.evaluator import EvalRequest, evaluate_split
 
     out = run_dir(work, run) / f"eval-{split}"
     summary = out / "summary.json"
-    if not summary.exists():
-        print(f"[{run.name}] evaluating on {split} ({len(plan.tasks[split])} tasks)", flush=True)
-        argv = ["--split", split, "--tasks", ",".join(plan.task_ids(split)), "--out", str(out),
-                "--augmentations", str(plan.scale.augmentations), "--seed", str(plan.scale.seed),
-                "--stop-past-truth"]
-        argv += ["--adapter", str(adapter)] if adapter else ["--base", plan.scale.base_model]
-        cmd_predict(argv)
-    return json.loads(summary.read_text(encoding="utf-8"))
+    if summary.exists():
+        return read_json(summary)
+    print(f"[{run.name}] evaluating on {split} ({len(plan.tasks[split])} tasks)", flush=True)
+    request = EvalRequest(split=split, adapter=adapter, base=None if adapter else plan.scale.base_model,
+                          tasks=plan.task_ids(split), augmentations=plan.scale.augmentations, seed=plan.scale.seed,
+                          stop_past_truth=True, out=out)
+    return evaluate_split(request)[0]
 
 
 def carry_out(plan: Plan, work: Path, root: Path) -> dict[str, dict[str, Any]]:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from arccommon.paths import EMBEDDED_MODEL_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_DIR = ROOT / "models" / "smollm2-135m-instruct"
+MODEL_DIR = ROOT / EMBEDDED_MODEL_DIR
 
 os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

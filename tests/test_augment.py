@@ -4,8 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arcprep.augment import (DIHEDRAL, DIHEDRAL_INVERSE, Augmentation, dihedral, invert_colors, random_colors,
-                             recolor)
+from arcprep.augment import DIHEDRAL, DIHEDRAL_INVERSE, Augmentation, dihedral, invert_colors, random_colors, recolor
 from arcprep.tasks import Pair
 
 grids = st.integers(1, 30).flatmap(

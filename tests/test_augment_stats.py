@@ -8,7 +8,7 @@ import random
 from collections import Counter
 
 from arcprep.augment import DIHEDRAL
-from arcprep.build import BuildConfig, sample_augmentation
+from arcprep.build import BuildConfig
 from arcprep.tasks import Pair, Task
 
 
@@ -20,20 +20,20 @@ def _tasks(n: int, n_train: int = 4) -> list[Task]:
 
 
 def _draw(cfg: BuildConfig, tasks: list[Task]):
-    return [(copy, sample_augmentation(cfg, t, copy, 0)) for t in tasks for copy in range(cfg.copies)]
+    return [(copy, cfg.policy.draw(t, copy, 0)) for t in tasks for copy in range(cfg.copies)]
 
 
 def test_dihedral_exactly_balanced_per_task():
     cfg = BuildConfig(source="-", augment=["dihedral"], copies=16)
     for task in _tasks(20):
-        counts = Counter(sample_augmentation(cfg, task, c, 0).dihedral for c in range(16))
+        counts = Counter(cfg.policy.draw(task, c, 0).dihedral for c in range(16))
         assert counts == {name: 2 for name in DIHEDRAL}
 
 
 def test_copy_zero_is_the_original_task():
     cfg = BuildConfig(source="-", augment=["dihedral", "color", "swap", "shuffle"], copies=4)
     for task in _tasks(50):
-        assert sample_augmentation(cfg, task, 0, 0).is_identity
+        assert cfg.policy.draw(task, 0, 0).is_identity
 
 
 def test_swap_rate_and_targets():

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from arccommon.errors import UserError
 from arcprep import build as build_module
 from arcprep.augment import Augmentation
-from arcprep.build import BuildConfig, build_dataset, manifest_path
+from arcprep.build import BuildConfig, build_dataset
 from arcprep.encoding import decode_grid
-from arcprep.errors import ArcPrepError
 from arcprep.sources import load_source
+from arcprep.writer import manifest_path
 from tests.conftest import ROOT
 
 ALL = ["dihedral", "color", "swap", "shuffle"]
@@ -80,9 +81,9 @@ def test_interrupted_build_leaves_nothing(tmp_path, task_folder, monkeypatch):
 
 
 def test_bad_config_is_one_line():
-    with pytest.raises(ArcPrepError, match="unknown augmentation"):
+    with pytest.raises(UserError, match="unknown augmentation"):
         build_dataset(BuildConfig(source="train", augment=["spin"]), Path("/nonexistent/x.jsonl"))
-    with pytest.raises(ArcPrepError, match="needs --tokenizer"):
+    with pytest.raises(UserError, match="needs --tokenizer"):
         build_dataset(BuildConfig(source="train", max_tokens=10), Path("/nonexistent/x.jsonl"))
 
 

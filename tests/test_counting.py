@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from arccommon.errors import UserError
 from arcprep.count_build import build_count_dataset
 from arcprep.counting import CountConfig, answers, count_sample, label_objects
-from arcprep.errors import ArcPrepError
 from arcprep.spec import build_any, is_up_to_date, load_spec
 
 FOUR = ndimage.generate_binary_structure(2, 1)  # edge-connectivity, the stated object definition
@@ -92,10 +92,10 @@ def test_build_is_byte_identical_and_spec_driven(tmp_path, model_dir) -> None:
 def test_bad_spec_entries_are_one_line_errors(tmp_path) -> None:
     spec = tmp_path / "spec.yml"
     spec.write_text("datasets:\n  cp: {kind: count_priors, colours: 3}\n")
-    with pytest.raises(ArcPrepError, match="cp: unknown key"):
+    with pytest.raises(UserError, match="cp: unknown key"):
         load_spec(spec)
     spec.write_text("datasets:\n  cp: {kind: shapes}\n")
-    with pytest.raises(ArcPrepError, match="unknown kind 'shapes'"):
+    with pytest.raises(UserError, match="unknown kind 'shapes'"):
         load_spec(spec)
-    with pytest.raises(ArcPrepError, match="unknown count question"):
+    with pytest.raises(UserError, match="unknown count question"):
         CountConfig(questions=["perimeter"]).check()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from arcprep.sources import load_source
-
+from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
@@ -29,7 +29,7 @@ def tiny_adapter(tmp_path_factory, model_dir):
     adapter = root / "adapter"
     model.save_pretrained(adapter)
     AutoTokenizer.from_pretrained(base).save_pretrained(adapter)
-    (adapter / "arcprep_training.json").write_text(json.dumps(
+    (adapter / TRAINING_RECORD).write_text(json.dumps(
         {"datasets": [{"encoding": "shape", "system_prompt": "Solve it."}]}))
     return base, adapter
 
@@ -49,7 +49,25 @@ def test_errors_are_one_line(tmp_path, tiny_adapter):
 
 
 def test_help():
-    assert "--adapter" in run("--help").stdout and "--solutions" in run("score", "--help").stdout
+    top = run("--help").stdout
+    assert "run" in top and "score" in top
+    assert "--adapter" in run("run", "--help").stdout and "--solutions" in run("score", "--help").stdout
+
+
+def test_flag_only_form_and_run_subcommand_parse_alike():
+    from evalkit.__main__ import parser, request_from_args
+
+    flags = ["--base", "b", "--split", "train", "--tasks", "a, b", "--augmentations", "3", "--quiet"]
+    request = request_from_args(parser().parse_args(["run", *flags]))
+    assert request.tasks == ["a", "b"] and request.augmentations == 3 and request.progress is False
+    res = run("--base", "x", "--split", "nosuch")  # flag-only form reaches `run` and its one-line errors
+    assert res.returncode == 2 and "nosuch: no such file or folder" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_corrupt_adapter_config_is_one_line(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{not json")
+    res = run("run", "--adapter", str(tmp_path))
+    assert res.returncode == 2 and "adapter_config.json: not valid JSON" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_end_to_end_tiny_adapter(tmp_path, tiny_adapter):
@@ -77,3 +95,11 @@ def test_end_to_end_tiny_adapter(tmp_path, tiny_adapter):
                 "--max-new-tokens", "12", "--batch-size", "4", "--out", str(out), "--quiet")
     assert again.returncode == 0
     assert len((out / "per_task.jsonl").read_text().splitlines()) == 3
+    # the library entry point, called the way experiments call it, writes the same predictions
+    from evalkit.evaluator import EvalRequest, evaluate_split
+
+    library, folder = evaluate_split(EvalRequest(split="train", adapter=adapter, limit=3, augmentations=2,
+                                                 max_new_tokens=12, batch_size=4, out=tmp_path / "lib",
+                                                 progress=False))
+    assert folder == tmp_path / "lib" and library["score"] == summary["score"]
+    assert (folder / "predictions.json").read_bytes() == (out / "predictions.json").read_bytes()

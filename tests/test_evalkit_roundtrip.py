@@ -6,12 +6,12 @@ import random
 import pytest
 
 from arcprep.augment import Augmentation
-from arcprep.encoding import encode_grid
+from arcprep.encoding import encode_grid, max_answer_tokens
 from arcprep.sources import load_source
 from evalkit.generate import Generation
-from evalkit.model import PromptSettings
 from evalkit.predict import work_items
 from evalkit.run import EvalConfig, evaluate
+from recipes.record import PromptSettings
 
 SETTINGS = PromptSettings()
 
@@ -52,7 +52,7 @@ def tasks():
 
 
 def _cfg(n_aug=8):
-    return EvalConfig("train", None, "fake", 2, n_aug, 0, 931, "plain", SETTINGS.system_prompt)
+    return EvalConfig("train", None, "fake", 2, n_aug, 0, max_answer_tokens(), "plain", SETTINGS.system_prompt)
 
 
 def test_oracle_scores_one(tmp_path, tasks):

@@ -4,15 +4,17 @@ results table + loss PNG, and a re-run that redoes nothing."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from experiments.plan import load_matrix, make_plan, make_scale, smallest
-from arcprep.errors import ArcPrepError
+from arccommon.errors import UserError
 from arcprep.sources import load_source
+from experiments.plan import load_matrix, make_plan, make_scale, smallest
+from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
@@ -25,9 +27,9 @@ def test_plan_orders_runs_and_limits_the_reference() -> None:
     plan = make_plan(matrix, scale, ["base", "train"])
     assert {r.name: r.evaluate for r in plan.runs} == {"base": ["train", "eval"], "train": ["train", "eval"]}
     assert all(len(plan.tasks[s]) == 3 for s in ("train", "eval", "test"))
-    with pytest.raises(ArcPrepError, match="unknown run"):
+    with pytest.raises(UserError, match="unknown run"):
         make_plan(matrix, scale, ["nope"])
-    with pytest.raises(ArcPrepError, match="unknown scale"):
+    with pytest.raises(UserError, match="unknown scale"):
         make_scale(matrix, "huge", {})
 
 
@@ -36,6 +38,30 @@ def test_smallest_tasks_are_the_fewest_cells() -> None:
     chosen = smallest(tasks, 5)
     cells = lambda t: sum(len(g) * len(g[0]) for p in t.train + t.test for g in (p.input, p.output))  # noqa: E731
     assert max(map(cells, chosen)) <= min(cells(t) for t in tasks if t not in chosen)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda m: m["scales"]["demo"].update(stpes=3), "scales.demo: unknown key 'stpes' (did you mean 'steps'?)"),
+    (lambda m: m["runs"]["train"].update(evaluat=["eval"]), "runs.train: unknown key 'evaluat' (did you mean"),
+    (lambda m: m["runs"]["train"].update(after="nope"), "runs.train: continues unknown run 'nope'"),
+    (lambda m: m["runs"]["train"].update(evaluate=["dev"]), "runs.train: unknown split 'dev'"),
+    (lambda m: m.update(runz={}), "unknown key 'runz' (did you mean 'runs'?)"),
+])
+def test_matrix_mistakes_are_one_line_errors_naming_the_file(tmp_path, edit, expected) -> None:
+    matrix = load_matrix()
+    edit(matrix)
+    path = tmp_path / "matrix.yml"
+    path.write_text(yaml.safe_dump(matrix))
+    with pytest.raises(UserError, match="^" + re.escape(f"{path}: ")) as err:
+        load_matrix(path)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+    res = subprocess.run([sys.executable, "-m", "experiments", "--matrix", str(path)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2 and expected in res.stderr and "Traceback" not in res.stderr, res.stderr
+    path.write_text("scales: [unclosed\n")
+    res = subprocess.run([sys.executable, "-m", "experiments", "--matrix", str(path)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2 and f"{path}: not valid YAML" in res.stderr and "Traceback" not in res.stderr
 
 
 @pytest.mark.slow
@@ -54,7 +80,7 @@ def test_matrix_runs_end_to_end_and_resumes(tmp_path) -> None:
     for run in ("train", "count", "count_train"):
         record = json.loads((work / "runs" / run / "train.json").read_text())
         assert record["steps"] == 2 and len(record["losses"]) == 2 and record["tokens_seen"] > 0
-    stage2 = json.loads((work / "runs" / "count_train" / "adapter" / "arcprep_training.json").read_text())
+    stage2 = json.loads((work / "runs" / "count_train" / "adapter" / TRAINING_RECORD).read_text())
     assert stage2["config"]["lora_model_dir"].endswith("count/adapter")
     for run, splits in {"base": ["train", "eval"], "train": ["train", "eval"], "count_train": ["train", "eval"]}.items():
         for split in splits:

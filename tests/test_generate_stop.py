@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from arcprep.encoding import max_answer_tokens
 from evalkit.generate import RaggedStop
 
 DIGITS, NL = list(range(10, 20)), 5
@@ -50,10 +51,11 @@ def test_stop_past_truth_caps_each_batch(model_dir) -> None:
     try:
         from transformers import AutoTokenizer
 
-        pred = hf_predictor.HFPredictor(None, AutoTokenizer.from_pretrained(model_dir), batch_size=2, max_new_tokens=931)
+        pred = hf_predictor.HFPredictor(None, AutoTokenizer.from_pretrained(model_dir), batch_size=2)
         convs = [[{"role": "user", "content": "x" * n}] for n in (1, 2, 3)]
         pred(convs, answers=["12\n34", "1", "123\n456\n789"])
         pred(convs)
     finally:
         hf_predictor.generate_batch = real
-    assert caps == [5 + 2, 11 + 2, 931, 931]
+    cap = max_answer_tokens()  # the default: a 30x30 grid + end of turn
+    assert cap == 930 and caps == [5 + 2, 11 + 2, cap, cap]

@@ -1,6 +1,6 @@
 """Recipes: every recipe passes the schema; real Axolotl training on tiny local models and the embedded model.
 
-The training tests launch the real command line (python -m arcprep train -> accelerate -> axolotl.cli.train)
+The training tests launch the real command line (python -m recipes train -> accelerate -> axolotl.cli.train)
 on the real recipe files, overriding only base_model, datasets, steps and output paths.
 """
 
@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from arcprep.build import BuildConfig, build_dataset
-from arcprep.recipe_check import check_recipe
+from recipes.check import check_recipe
+from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
@@ -58,12 +59,17 @@ def test_check_names_every_violation(tmp_path):
     assert any(p.startswith("sequence_len: 128 is shorter") for p in check_recipe(short, root=ROOT))
 
 
-def test_cli_check_exit_codes(tmp_path):
+@pytest.mark.parametrize("package", ["recipes", "arcprep"])  # the old form, python -m arcprep check, forwards
+def test_cli_check_exit_codes(tmp_path, package):
     (tmp_path / "x_cpu.yml").write_text("base_model: models/none\n")
-    res = subprocess.run([sys.executable, "-m", "arcprep", "check", str(tmp_path / "x_cpu.yml")], capture_output=True,
+    res = subprocess.run([sys.executable, "-m", package, "check", str(tmp_path / "x_cpu.yml")], capture_output=True,
                          text=True, cwd=ROOT)
     assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "'train_device' is a required property" in res.stderr
     assert all(line.startswith(str(tmp_path / "x_cpu.yml")) for line in res.stderr.strip().splitlines())
+    ok = subprocess.run([sys.executable, "-m", package, "check", str(ROOT / "recipes" / "smollm2_cpu.yml")],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: "), ok.stderr
 
 
 # ---- real training ---------------------------------------------------------------------------------------------
@@ -81,7 +87,7 @@ def _train(recipe: str, tmp: Path, **overrides) -> tuple[subprocess.CompletedPro
     out = tmp / "out"
     sets = {"output_dir": str(out), "dataset_prepared_path": str(tmp / "prepared"), "logging_steps": 1,
             "warmup_steps": 0, **overrides}
-    cmd = [sys.executable, "-m", "arcprep", "train", str(ROOT / "recipes" / recipe), "--root", str(ROOT)]
+    cmd = [sys.executable, "-m", "recipes", "train", str(ROOT / "recipes" / recipe), "--root", str(ROOT)]
     for key, value in sets.items():
         cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
@@ -105,7 +111,7 @@ def _assert_loads_with_peft(out: Path, base: Path) -> None:
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), out)
     assert any("lora_A" in name for name, _ in model.named_parameters())
-    record = json.loads((out / "arcprep_training.json").read_text())
+    record = json.loads((out / TRAINING_RECORD).read_text())
     assert record["datasets"][0]["encoding"] == "plain" and record["datasets"][0]["system_prompt"]
 
 

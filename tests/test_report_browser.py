@@ -15,12 +15,12 @@ import subprocess
 
 import pytest
 
-from arcprep.encoding import encode_grid
+from arcprep.encoding import encode_grid, max_answer_tokens
 from arcprep.sources import load_source
 from evalkit.generate import Generation
-from evalkit.model import PromptSettings
 from evalkit.report import PALETTE, write_report
 from evalkit.run import EvalConfig, evaluate
+from recipes.record import PromptSettings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
@@ -70,7 +70,7 @@ class HalfRight:
 def report(tmp_path_factory):
     tasks = [t for t in load_source("train").tasks if len(t.test) == 1][:4]
     out = tmp_path_factory.mktemp("report")
-    cfg = EvalConfig("train", None, "fake", 2, 1, 0, 931, "plain", PromptSettings().system_prompt)
+    cfg = EvalConfig("train", None, "fake", 2, 1, 0, max_answer_tokens(), "plain", PromptSettings().system_prompt)
     evaluate(cfg, tasks, HalfRight(tasks), out, PromptSettings(), progress=False)
     return write_report(out, tasks), tasks
 

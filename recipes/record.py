@@ -1,0 +1,54 @@
+"""The training record: what ``python -m recipes train`` writes beside an adapter, and evalkit reads back to
+rebuild the exact prompts the adapter was trained on (encoding, system prompt, datasets' manifests)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arccommon.files import atomic_write_text, read_json
+from arcprep.prompt import SYSTEM_PROMPT
+from arcprep.writer import read_manifest
+
+TRAINING_RECORD = "arcprep_training.json"
+# What the record keeps of each dataset's manifest (encoding and system prompt rebuild the prompts).
+MANIFEST_FACTS = ("name", "encoding", "system_prompt", "prompt_version", "task_ids", "samples", "jsonl_sha256")
+
+
+@dataclass
+class PromptSettings:
+    """How prompts are rendered: the grid encoding and the system prompt, and where they were read from."""
+
+    encoding: str = "plain"
+    system_prompt: str = SYSTEM_PROMPT
+    source: str = "defaults"
+
+
+def training_record(recipe_path: Path, recipe: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The record of one training: recipe, merged config, base model, and each dataset's manifest facts."""
+    datasets = []
+    for ds in recipe.get("datasets") or []:
+        manifest = read_manifest(root / ds["path"]) or {}
+        datasets.append({"path": ds["path"], **{key: manifest.get(key) for key in MANIFEST_FACTS}})
+    return {"recipe": str(recipe_path), "config": recipe, "base_model": recipe.get("base_model"),
+            "datasets": datasets}
+
+
+def write_training_record(out_dir: Path, record: dict[str, Any]) -> Path:
+    path = out_dir / TRAINING_RECORD
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def prompt_settings(adapter: Path | None) -> PromptSettings:
+    """Encoding and system prompt recorded beside the adapter at training time (defaults for a bare base)."""
+    if adapter is None or not (adapter / TRAINING_RECORD).exists():
+        return PromptSettings()
+    record = read_json(adapter / TRAINING_RECORD)
+    datasets = [d for d in record.get("datasets", []) if d.get("encoding")]
+    if not datasets:
+        return PromptSettings()
+    last = datasets[-1]  # the last stage's data decides the prompt format
+    return PromptSettings(last["encoding"], last.get("system_prompt") or SYSTEM_PROMPT, str(adapter / TRAINING_RECORD))

@@ -1,0 +1,47 @@
+"""One function decides precision for training and evaluation, per machine, and says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from arccommon import precision
+from recipes.launch import launch_command
+
+
+@pytest.fixture
+def cpuinfo(tmp_path, monkeypatch):
+    def make(flags: str) -> None:
+        path = tmp_path / "cpuinfo"
+        path.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx2 {flags}\n")
+        monkeypatch.setattr(precision, "CPUINFO", path)
+    return make
+
+
+@pytest.mark.parametrize("flags, dtype", [("avx512_bf16", "bfloat16"), ("amx_bf16 amx_tile", "bfloat16"),
+                                          ("avx512f", "float32"), ("", "float32")])
+def test_auto_on_cpu_follows_the_bf16_instructions(cpuinfo, flags, dtype):
+    cpuinfo(flags)
+    decided = precision.decide_precision("cpu")
+    assert decided.dtype == dtype
+    assert ("avx512_bf16" in decided.reason or "amx_bf16" in decided.reason or "lacks" in decided.reason)
+    assert decided.line().startswith(f"precision: {dtype} (")
+
+
+def test_asked_for_wins_and_unknown_is_refused(cpuinfo):
+    cpuinfo("")
+    assert precision.decide_precision("cpu", "bfloat16") == precision.Precision("bfloat16", "asked for")
+    with pytest.raises(ValueError, match="unknown precision"):
+        precision.decide_precision("cpu", "fp8")
+
+
+def test_unreadable_cpuinfo_means_no_bf16(tmp_path):
+    assert precision.cpu_bf16_flags(tmp_path / "missing") == []
+
+
+def test_training_launch_uses_the_decision(cpuinfo):
+    cpuinfo("avx512_bf16")
+    cmd = launch_command(Path("r.yml"), precision.decide_precision("cpu"))
+    assert cmd[cmd.index("--mixed_precision") + 1] == "bf16" and "--cpu" in cmd
+    assert "--cpu" not in launch_command(Path("r.yml"), None)
