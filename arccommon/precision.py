@@ -23,11 +23,6 @@ class Precision:
     dtype: str
     reason: str
 
-    @property
-    def accelerate_mixed_precision(self) -> str:
-        """The value of ``accelerate launch --mixed_precision`` that trains at this precision."""
-        return "bf16" if self.dtype == "bfloat16" else "no"
-
     def line(self) -> str:
         return f"precision: {self.dtype} ({self.reason})"
 

@@ -3,8 +3,8 @@
 ``python -m recipes train recipes/x.yml [--set key=value ...]`` runs
 ``accelerate launch [--cpu ...] -m axolotl.cli.train RECIPE`` after the checks pass. A recipe with
 ``train_device: cpu`` launches on the CPU at the precision :func:`arccommon.precision.decide_precision` picks for
-this machine (Axolotl's own ``bf16: true`` is refused by transformers on a CPU, so bf16 goes through accelerate's
-autocast); GPU recipes keep their own ``bf16`` settings.
+this machine, applied inside Axolotl by :mod:`recipes.cpu_precision` (which CPU recipes list as a plugin);
+GPU recipes keep their own ``bf16`` settings.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import yaml
 
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text
-from arccommon.precision import Precision, decide_precision
+from arccommon.precision import decide_precision
 from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
 
+CPU_PRECISION_ENV = "ARC_CPU_PRECISION"  # read by recipes.cpu_precision inside the Axolotl process
 MIXED_PRECISION = {"auto": "auto", "no": "float32", "bf16": "bfloat16"}  # --mixed-precision -> requested dtype
 
 
@@ -40,10 +41,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def launch_command(recipe: Path, precision: Precision | None) -> list[str]:
-    """The accelerate command line that trains ``recipe``: on the CPU (one process, ``precision``) when given."""
-    device = (["--cpu", "--mixed_precision", precision.accelerate_mixed_precision, "--num_processes", "1"]
-              if precision is not None else [])
+def launch_command(recipe: Path, on_cpu: bool) -> list[str]:
+    """The accelerate command line that trains ``recipe`` (on the CPU in one process when ``on_cpu``)."""
+    device = ["--cpu", "--num_processes", "1"] if on_cpu else []
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
 
 
@@ -65,15 +65,16 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
         launched = out_dir / "recipe.yml"
         atomic_write_text(launched, yaml.safe_dump(recipe, sort_keys=False))
     write_training_record(out_dir, training_record(recipe_path, recipe, root))
-    precision = None
-    if is_cpu_recipe(recipe):
-        precision = decide_precision("cpu", MIXED_PRECISION[mixed_precision])
-        print(precision.line(), file=sys.stderr)
-    cmd = launch_command(launched, precision)
+    env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1"}
+    on_cpu = is_cpu_recipe(recipe)
+    if on_cpu:
+        requested = MIXED_PRECISION[mixed_precision]
+        print(decide_precision("cpu", requested).line(), file=sys.stderr)
+        env[CPU_PRECISION_ENV] = requested
+    cmd = launch_command(launched, on_cpu)
     print(" ".join(cmd[1:]), file=sys.stderr)
     if dry_run:
         return out_dir
-    env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1"}
     result = subprocess.run(cmd, cwd=root, env=env)
     if result.returncode != 0:
         raise UserError(f"{recipe_path}: Axolotl exited with status {result.returncode} (its log is above)")

@@ -40,8 +40,22 @@ def test_unreadable_cpuinfo_means_no_bf16(tmp_path):
     assert precision.cpu_bf16_flags(tmp_path / "missing") == []
 
 
-def test_training_launch_uses_the_decision(cpuinfo):
-    cpuinfo("avx512_bf16")
-    cmd = launch_command(Path("r.yml"), precision.decide_precision("cpu"))
-    assert cmd[cmd.index("--mixed_precision") + 1] == "bf16" and "--cpu" in cmd
-    assert "--cpu" not in launch_command(Path("r.yml"), None)
+def test_cpu_launch_is_one_cpu_process():
+    cmd = launch_command(Path("r.yml"), on_cpu=True)
+    assert cmd[cmd.index("--num_processes") + 1] == "1" and "--cpu" in cmd
+    assert "--cpu" not in launch_command(Path("r.yml"), on_cpu=False)
+
+
+def test_the_plugin_turns_the_decision_into_trainer_arguments(cpuinfo, monkeypatch):
+    from recipes.cpu_precision import CpuPrecisionPlugin
+    from recipes.launch import CPU_PRECISION_ENV
+
+    plugin = CpuPrecisionPlugin()
+    cpuinfo("amx_bf16")
+    monkeypatch.delenv(CPU_PRECISION_ENV, raising=False)
+    assert plugin.get_training_args({}) == {"use_cpu": True, "bf16": True}
+    monkeypatch.setenv(CPU_PRECISION_ENV, "float32")
+    assert plugin.get_training_args({}) == {"use_cpu": True, "bf16": False}
+    cpuinfo("")
+    monkeypatch.setenv(CPU_PRECISION_ENV, "auto")
+    assert plugin.get_training_args({}) == {"use_cpu": True, "bf16": False}

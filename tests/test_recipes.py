@@ -7,6 +7,7 @@ on the real recipe files, overriding only base_model, datasets, steps and output
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from arccommon.precision import decide_precision
 from arcprep.build import BuildConfig, build_dataset
 from recipes.check import check_recipe
 from recipes.record import TRAINING_RECORD
@@ -83,11 +85,13 @@ def small_data(tmp_path_factory, model_dir) -> Path:
     return out
 
 
-def _train(recipe: str, tmp: Path, **overrides) -> tuple[subprocess.CompletedProcess, Path]:
+def _train(recipe: str, tmp: Path, mixed_precision: str = "auto",
+           **overrides) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp / "out"
     sets = {"output_dir": str(out), "dataset_prepared_path": str(tmp / "prepared"), "logging_steps": 1,
             "warmup_steps": 0, **overrides}
-    cmd = [sys.executable, "-m", "recipes", "train", str(ROOT / "recipes" / recipe), "--root", str(ROOT)]
+    cmd = [sys.executable, "-m", "recipes", "train", str(ROOT / "recipes" / recipe), "--root", str(ROOT),
+           "--mixed-precision", mixed_precision]
     for key, value in sets.items():
         cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
@@ -115,11 +119,22 @@ def _assert_loads_with_peft(out: Path, base: Path) -> None:
     assert record["datasets"][0]["encoding"] == "plain" and record["datasets"][0]["system_prompt"]
 
 
+def _trainer_precision(res: subprocess.CompletedProcess) -> str:
+    """The mixed precision the Trainer inside Axolotl reported (recipes.cpu_precision prints it)."""
+    found = re.findall(r"\[cpu_precision\] trainer mixed_precision: (\w+)", res.stdout + res.stderr)
+    assert found, res.stdout[-2000:] + res.stderr[-2000:]
+    return found[-1]
+
+
 @pytest.mark.slow
 def test_cpu_recipe_trains_tiny_llama(tmp_path, small_data):
+    """Trains at the precision decided for this machine: the Trainer inside Axolotl really uses it."""
     base = build_tiny("llama", tmp_path / "tiny_llama")
-    _, out = _train("smollm2_cpu.yml", tmp_path, base_model=str(base), datasets=_dataset(small_data), max_steps=16,
-                    gradient_accumulation_steps=1, learning_rate=0.005, save_steps=16, lr_scheduler="constant")
+    res, out = _train("smollm2_cpu.yml", tmp_path, base_model=str(base), datasets=_dataset(small_data), max_steps=16,
+                      gradient_accumulation_steps=1, learning_rate=0.005, save_steps=16, lr_scheduler="constant")
+    decided = decide_precision("cpu")
+    assert decided.line() in res.stderr
+    assert _trainer_precision(res) == ("bf16" if decided.dtype == "bfloat16" else "no")
     losses = _losses(out)
     assert len(losses) == 16
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 1.0, losses  # the 4 samples: first pass vs last pass
@@ -148,9 +163,10 @@ def test_staged_recipe_starts_from_stage1_adapter(tmp_path, small_data):
     base = build_tiny("llama", tmp_path / "tiny_llama")
     _, stage1 = _train("smollm2_cpu.yml", tmp_path / "s1", base_model=str(base), datasets=_dataset(small_data),
                        max_steps=4, gradient_accumulation_steps=1, learning_rate=0.003, save_steps=4)
-    _, stage2 = _train("smollm2_cpu_count_then_arc.yml", tmp_path / "s2", base_model=str(base), lora_model_dir=str(stage1),
-                       datasets=_dataset(small_data), max_steps=2, gradient_accumulation_steps=1, learning_rate=0.0,
-                       save_steps=2)
+    res, stage2 = _train("smollm2_cpu_count_then_arc.yml", tmp_path / "s2", "bf16", base_model=str(base),
+                         lora_model_dir=str(stage1), datasets=_dataset(small_data), max_steps=2,
+                         gradient_accumulation_steps=1, learning_rate=0.0, save_steps=2)
+    assert _trainer_precision(res) == "bf16"  # asked for: --mixed-precision bf16
     w1, w2 = load_file(stage1 / "adapter_model.safetensors"), load_file(stage2 / "adapter_model.safetensors")
     assert w1.keys() == w2.keys()
     assert any(t.abs().sum() > 0 for k, t in w1.items() if "lora_B" in k)  # stage 1 really trained
@@ -163,7 +179,8 @@ def test_interrupted_run_resumes(tmp_path, small_data):
     base = build_tiny("llama", tmp_path / "tiny_llama")
     common = dict(base_model=str(base), datasets=_dataset(small_data), gradient_accumulation_steps=1,
                   learning_rate=0.003, save_steps=2, lr_scheduler="constant")
-    _, out = _train("smollm2_cpu.yml", tmp_path, max_steps=2, **common)
+    res, out = _train("smollm2_cpu.yml", tmp_path, "no", max_steps=2, **common)
+    assert _trainer_precision(res) == "no"  # asked for: --mixed-precision no
     assert (out / "checkpoint-2").exists()
     res, out = _train("smollm2_cpu.yml", tmp_path, max_steps=4, **common)
     assert "checkpoint-2" in res.stdout + res.stderr
