@@ -65,6 +65,7 @@ bench: data  ## print the benchmark figures
 	$(PY) bench/arcprep_build.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/generation.py
+	$(PY) bench/selection.py
 
 clean:  ## remove built datasets and outputs (keeps the venv and the model)
 	rm -rf data/*.jsonl data/*.manifest.json out runs experiments/work

@@ -1,4 +1,4 @@
-"""The one place that decides numeric precision, for training and evaluation alike, and says why.
+"""The one place that decides the device and the numeric precision, for training and evaluation alike, and says why.
 
 GPUs: bf16 (published ARC work saw fp16 training diverge, and bf16-trained models give NaNs served in fp16).
 CPUs differ: with avx512_bf16 or AMX, PyTorch's bf16 kernels are fast (a LoRA step of SmolLM2-135M ran 1.5-2.2x
@@ -34,6 +34,15 @@ def cpu_bf16_flags(cpuinfo: Path | None = None) -> list[str]:
     except OSError:
         return []
     return [flag for flag in BF16_CPU_FLAGS if flag in words]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when a CUDA GPU is visible, else ``cpu``; any other value is kept."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def decide_precision(device: str, requested: str = "auto") -> Precision:

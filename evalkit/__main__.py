@@ -14,18 +14,24 @@ from arccommon.files import read_json
 from evalkit.evaluator import EvalRequest
 
 SUMMARY_KEYS = ["score", "output_accuracy", "n_tasks", "n_outputs", "pass_at_1", "shape_accuracy",
-                "oracle_pass_at_n", "unparseable_candidates", "tokens_per_s", "wall_s"]
+                "oracle_pass_at_n", "unparseable_candidates", "select", "selection", "tokens_per_s", "generation_s",
+                "selection_s", "wall_s"]
 
 
 def add_run_options(ap: argparse.ArgumentParser) -> None:
     """The options of ``run`` (one per field of :class:`evalkit.evaluator.EvalRequest`)."""
-    ap.add_argument("--adapter", type=Path, help="LoRA adapter folder (its base model is read from it)")
+    ap.add_argument("--adapter", type=Path, help="LoRA adapter folder (its base model is read from it), or a folder "
+                    "holding exactly one final adapter below it (an Axolotl output_dir)")
     ap.add_argument("--base", help="base model folder or id; alone: score the base model without an adapter")
     ap.add_argument("--split", default="eval", help="train | eval | test | any arcprep source")
     ap.add_argument("--tasks", type=csv_list, help="only these task ids (comma list)")
     ap.add_argument("--limit", type=int, help="only the first N tasks")
-    ap.add_argument("--attempts", type=int, default=2)
-    ap.add_argument("--augmentations", type=int, default=1, help="predictions per test input (1 = plain greedy)")
+    ap.add_argument("--augmentations", type=int, metavar="VIEWS",
+                    help="augmented views (greedy predictions) per test input; default 2 on a CPU, 8 on a GPU")
+    ap.add_argument("--select", choices=["vote", "likelihood"],
+                    help="how two attempts are chosen from the candidates: vote count, or the sum over views of each "
+                         "candidate's log-likelihood (default: likelihood with 2+ views, else vote); summary.json "
+                         "reports both from the same candidates")
     ap.add_argument("--batch-size", type=int,
                     help="prompts generated together (default: 8 on a GPU; 1 on a CPU, where padded batches measured "
                          "slower: bench/generation.py)")
@@ -33,9 +39,9 @@ def add_run_options(ap: argparse.ArgumentParser) -> None:
                     help="cap per answer (default: the largest 30x30 grid + end of turn, 930 tokens in plain)")
     ap.add_argument("--max-prompt-tokens", type=int, default=6000, help="drop train pairs past this prompt length")
     ap.add_argument("--stop-past-truth", action="store_true",
-                    help="scoring only: stop each batch past its longest true answer + newline + end of turn (scores "
-                         "unchanged: longer answers are wrong anyway; attempts in predictions.json may be cut short)")
-    ap.add_argument("--device", default="cpu")
+                    help="one view only: stop each batch past its longest true answer + newline + end of turn (the "
+                         "score is unchanged: longer answers are wrong anyway; attempts may be cut short)")
+    ap.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda | cuda:N")
     ap.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
                     help="auto: bf16 on GPUs and CPUs with avx512_bf16/AMX, else fp32 (the reason is printed)")
     ap.add_argument("--out", type=Path, help="output folder (default: runs/eval/<adapter or base>-<split>)")
@@ -49,7 +55,8 @@ def parser() -> argparse.ArgumentParser:
                                              "Without a command, the options go to `run` "
                                              "(python -m evalkit run --help lists them).")
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="predict, vote and score every test output of an ARC split (resumable)")
+    p = sub.add_parser("run", help="predict, select two attempts and score every test output of an ARC split "
+                                   "(resumable)")
     add_run_options(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("score", help="score a Kaggle-format submission by the official ARC rule")
@@ -61,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 
 def request_from_args(args: argparse.Namespace) -> EvalRequest:
     return EvalRequest(split=args.split, adapter=args.adapter, base=args.base, tasks=args.tasks, limit=args.limit,
-                       attempts=args.attempts, augmentations=args.augmentations, batch_size=args.batch_size,
+                       augmentations=args.augmentations, select=args.select, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
                        stop_past_truth=args.stop_past_truth, device=args.device, dtype=args.dtype, out=args.out,
                        seed=args.seed, progress=not args.quiet)

@@ -11,6 +11,8 @@ from typing import Any
 
 from arccommon.errors import UserError
 
+CPU_VIEWS, GPU_VIEWS = 2, 8  # default views per test input
+
 
 @dataclass
 class EvalRequest:
@@ -21,13 +23,13 @@ class EvalRequest:
     base: str | None = None
     tasks: list[str] | None = None
     limit: int | None = None
-    attempts: int = 2
-    augmentations: int = 1
+    augmentations: int | None = None
+    select: str | None = None
     batch_size: int | None = None
     max_new_tokens: int | None = None
     max_prompt_tokens: int | None = 6000
     stop_past_truth: bool = False
-    device: str = "cpu"
+    device: str = "auto"
     dtype: str = "auto"
     out: Path | None = None
     seed: int = 0
@@ -40,35 +42,52 @@ class EvalRequest:
         name = (self.adapter.name if self.adapter else Path(base).name) + "-" + self.split.replace("/", "_")
         return Path("runs/eval") / name
 
-    def default_batch_size(self) -> int:
+    def views(self, device: str) -> int:
+        """Predictions (augmented views) per test input: ``augmentations``, else 2 on a CPU and 8 on a GPU."""
+        return self.augmentations or (CPU_VIEWS if device.startswith("cpu") else GPU_VIEWS)
+
+    def selection(self, views: int) -> str:
+        """``select``, else likelihood when there are several views (vote is all one view can do)."""
+        return self.select or ("likelihood" if views >= 2 else "vote")
+
+    def batch(self, device: str) -> int:
         """8 on an accelerator; 1 on a CPU, where padded batches measured slower (bench/generation.py)."""
-        return self.batch_size or (1 if self.device.startswith("cpu") else 8)
+        return self.batch_size or (1 if device.startswith("cpu") else 8)
 
 
 def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any], Path]:
     """Predict, vote and score every test output of ``request.split``; write predictions.json, summary.json,
     per_task.jsonl and report.html to the output folder (resuming finished tasks). Returns (summary, folder)."""
+    from arccommon.precision import resolve_device
     from arcprep.encoding import max_answer_tokens
     from evalkit.hf_predictor import HFPredictor
-    from evalkit.model import load_model, resolve_base
+    from evalkit.model import find_adapter, load_model, resolve_base
     from evalkit.report import write_report
     from evalkit.run import EvalConfig, evaluate, select
+    from evalkit.selection import SELECTIONS
     from recipes.record import prompt_settings
 
-    if request.adapter is not None and not request.adapter.is_dir():
-        raise UserError(f"{request.adapter}: no such adapter folder")
-    base = resolve_base(request.adapter, request.base)
+    device = resolve_device(request.device)
+    views = request.views(device)
+    mode = request.selection(views)
+    if mode not in SELECTIONS:
+        raise UserError(f"--select {mode}: unknown; choose from {', '.join(SELECTIONS)}")
+    if request.stop_past_truth and views > 1:
+        raise UserError("--stop-past-truth changes which candidates compete when there are several views (a cut-off "
+                        "wrong answer can no longer outvote a right one); use it with --augmentations 1 only")
+    adapter = find_adapter(request.adapter) if request.adapter is not None else None
+    base = resolve_base(adapter, request.base)
     tasks = select(request.split, request.tasks, request.limit)
-    settings = prompt_settings(request.adapter)
+    settings = prompt_settings(adapter)
     max_new = request.max_new_tokens or max_answer_tokens(settings.encoding)
-    cfg = EvalConfig(request.split, str(request.adapter) if request.adapter else None, base, request.attempts,
-                     request.augmentations, request.seed, max_new, settings.encoding, settings.system_prompt,
-                     request.stop_past_truth)
+    cfg = EvalConfig(request.split, str(adapter) if adapter else None, base, mode, views, request.seed, max_new,
+                     settings.encoding, settings.system_prompt, request.stop_past_truth)
     out = request.out_dir(base)
-    model, tokenizer = load_model(base, request.adapter, request.device, request.dtype)
-    batch = request.default_batch_size()
+    model, tokenizer = load_model(base, adapter, device, request.dtype)
+    batch = request.batch(device)
     predictor = HFPredictor(model, tokenizer, batch, max_new)
     summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=max(4, batch), count=predictor.count,
-                       max_prompt_tokens=request.max_prompt_tokens, progress=request.progress)
+                       max_prompt_tokens=request.max_prompt_tokens, progress=request.progress,
+                       scorer=predictor.loglik)
     write_report(out, tasks)
     return summary, out

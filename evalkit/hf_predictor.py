@@ -1,4 +1,5 @@
-"""A Predictor backed by a Hugging Face model: render chat prompts, batch by length, generate greedily."""
+"""A Predictor (and Scorer) backed by a Hugging Face model: render chat prompts, batch by length, generate greedily,
+score given answers."""
 
 from __future__ import annotations
 
@@ -38,3 +39,10 @@ class HFPredictor:
             for i, gen in zip(idx, generate_batch(self.model, self.tokenizer, [prompts[i] for i in idx], cap)):
                 results[i] = gen
         return results  # type: ignore[return-value]
+
+    def loglik(self, pairs: list[tuple[list[dict[str, str]], str]]) -> list[float]:
+        """Each answer's teacher-forced log-likelihood after its conversation (a Scorer for likelihood selection)."""
+        from evalkit.likelihood import answer_logliks
+
+        prompts = self.render([messages for messages, _ in pairs])
+        return answer_logliks(self.model, self.tokenizer, prompts, [answer for _, answer in pairs], self.batch_size)

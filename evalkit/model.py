@@ -11,6 +11,24 @@ from arccommon.paths import is_local_path
 from arccommon.precision import decide_precision
 
 
+def find_adapter(folder: Path) -> Path:
+    """``folder`` if it is an adapter; else the single final adapter below it (an Axolotl ``output_dir`` holds one
+    beside its ``checkpoint-N`` folders). Several finals, or checkpoints only, are a one-line error listing them."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such adapter folder")
+    if (folder / "adapter_config.json").exists():
+        return folder
+    found = sorted(p.parent for p in folder.rglob("adapter_config.json"))
+    if not found:
+        raise UserError(f"{folder}: no adapter here (adapter_config.json missing, also below it)")
+    finals = [p for p in found if not any(part.startswith("checkpoint-") for part in p.relative_to(folder).parts)]
+    if len(finals) == 1:
+        return finals[0]
+    listed = ", ".join(str(p) for p in (finals or found))
+    raise UserError(f"{folder}: holds {len(finals or found)} adapters, not one final adapter; name one with "
+                    f"--adapter: {listed}")
+
+
 def resolve_base(adapter: Path | None, base: str | None) -> str:
     """The base model: from the adapter's own config; ``base`` must agree with it when both are given."""
     if adapter is None:

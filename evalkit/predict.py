@@ -1,4 +1,4 @@
-"""Predict one task: prompts under N augmentations, parse strictly, revert, vote into attempts."""
+"""Predict one task: prompts under N augmentations (views), parse strictly, revert to the task's frame."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from arcprep.prompt import chat_messages
 from arcprep.tasks import Pair, Task
 from arcprep.tokens import trim_to_budget
 from evalkit.generate import Generation
-from evalkit.voting import vote
 from recipes.record import PromptSettings
 
 
 class Predictor(Protocol):
+    """Conversations -> one greedy Generation each."""
+
     def __call__(self, conversations: list[list[dict[str, str]]]) -> list[Generation]: ...
+
+
+class Scorer(Protocol):
+    """(conversation, answer text) pairs -> the answer's teacher-forced log-likelihood (end of turn included)."""
+
+    def __call__(self, pairs: list[tuple[list[dict[str, str]], str]]) -> list[float]: ...
 
 
 @dataclass
@@ -63,9 +70,3 @@ def revert(item: WorkItem, generation: Generation, encoding: str) -> dict[str, A
     return {"test_index": item.test_index, "augmentation": item.augmentation.to_json(), "grid": grid,
             "mean_logprob": generation.mean_logprob, "text": generation.text, "parse_error": error,
             "new_tokens": generation.new_tokens}
-
-
-def attempts_for(candidates: list[dict[str, Any]], n_tests: int, attempts: int) -> list[list[Any]]:
-    """Voted attempts for each test output of a task."""
-    return [vote([(c["grid"], c["mean_logprob"]) for c in candidates if c["test_index"] == t], attempts)
-            for t in range(n_tests)]

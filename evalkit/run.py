@@ -14,8 +14,9 @@ from arccommon.files import atomic_write_text, read_json
 from arcprep.encoding import max_answer_tokens
 from arcprep.sources import load_source
 from arcprep.tasks import Task
-from evalkit.predict import Predictor, WorkItem, attempts_for, revert, work_items
-from evalkit.scoring import summarize, task_record
+from evalkit.predict import Predictor, Scorer, WorkItem, revert, work_items
+from evalkit.scoring import ATTEMPT_KEYS, summarize, task_record
+from evalkit.selection import SELECTIONS, Option, fill_attempts, options, rank
 from recipes.record import PromptSettings
 
 PER_TASK = "per_task.jsonl"
@@ -28,7 +29,7 @@ class EvalConfig:
     split: str
     adapter: str | None
     base: str
-    attempts: int = 2
+    select: str = "vote"
     augmentations: int = 1
     seed: int = 0
     max_new_tokens: int = field(default_factory=max_answer_tokens)
@@ -73,15 +74,22 @@ def _check_same_run(out: Path, cfg: EvalConfig) -> None:
 
 def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path, settings: PromptSettings,
              batch_tasks: int = 8, count=None, max_prompt_tokens: int | None = None,
-             progress: bool = True) -> dict[str, Any]:
-    """Predict every task not yet in ``out``/per_task.jsonl, append results per task, then write the summary."""
+             progress: bool = True, scorer: Scorer | None = None) -> dict[str, Any]:
+    """Predict every task not yet in ``out``/per_task.jsonl, append results per task, then write the summary.
+
+    With a ``scorer`` (teacher-forced log-likelihoods) both selections are computed from the same candidates and
+    ``cfg.select`` picks the attempts written; without one only ``vote`` can be computed.
+    """
     from tqdm import tqdm
 
+    modes = SELECTIONS if scorer is not None else ("vote",)
+    if cfg.select not in modes:
+        raise UserError(f"--select {cfg.select}: needs a model to score candidates; choose from {', '.join(modes)}")
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, cfg)
     done = _done(out)
     todo = [t for t in tasks if t.id not in done]
-    start, new_tokens, gen_seconds = time.perf_counter(), 0, 0.0
+    start, new_tokens, gen_seconds, select_seconds = time.perf_counter(), 0, 0.0, 0.0
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="tasks", unit="task",
                disable=None if progress else True)
     with open(out / PER_TASK, "a", encoding="utf-8") as handle:
@@ -96,20 +104,26 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
                 generations = predictor([w.messages for w in items])
             gen_seconds += time.perf_counter() - t0
             new_tokens += sum(g.new_tokens for g in generations)
+            t0 = time.perf_counter()
             for task in window:
+                views = [w for w in items if w.task_id == task.id]
                 cands = [revert(w, g, settings.encoding) for w, g in zip(items, generations) if w.task_id == task.id]
-                rec = _task_result(task, cands, cfg.attempts)
+                pools = [options(cands, t) for t in range(len(task.test))]
+                if scorer is not None:
+                    _score_options(pools, views, scorer, settings.encoding)
+                rec = _task_result(task, cands, pools, modes, cfg.select)
                 handle.write(json.dumps(rec) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
                 done[task.id] = rec
                 bar.update(1)
+            select_seconds += time.perf_counter() - t0
             scored = [done[t.id]["score_record"] for t in tasks if t.id in done and done[t.id]["score_record"]]
             bar.set_postfix(score=f"{summarize(scored)['score']:.3f}" if scored else "-",
                             tok_s=f"{new_tokens / max(gen_seconds, 1e-9):.1f}")
     bar.close()
     records = [done[t.id] for t in tasks]
-    return _write_outputs(cfg, records, out, new_tokens, gen_seconds, time.perf_counter() - start)
+    return _write_outputs(cfg, records, out, new_tokens, gen_seconds, select_seconds, time.perf_counter() - start)
 
 
 def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) -> list[str | None]:
@@ -124,20 +138,45 @@ def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) ->
     return out
 
 
-def _task_result(task: Task, candidates: list[dict[str, Any]], attempts: int) -> dict[str, Any]:
-    voted = attempts_for(candidates, len(task.test), attempts)
+def _score_options(pools: list[list[Option]], views: list[WorkItem], scorer: Scorer, encoding: str) -> None:
+    """Set each option's log-likelihood summed over the views of its test output (only where there is a choice)."""
+    from arcprep.encoding import encode_grid
+
+    pairs, owners = [], []
+    for t, pool in enumerate(pools):
+        if len(pool) < 2:
+            continue
+        for w in (w for w in views if w.test_index == t):
+            for option in pool:
+                pairs.append((w.messages, encode_grid(w.augmentation.apply_grid(option.grid), encoding)))
+                owners.append(option)
+    for option in {id(o): o for o in owners}.values():
+        option.loglik = 0.0
+    for option, loglik in zip(owners, scorer(pairs) if pairs else []):
+        option.loglik += loglik
+
+
+def _task_result(task: Task, candidates: list[dict[str, Any]], pools: list[list[Option]], modes: tuple[str, ...],
+                 select: str) -> dict[str, Any]:
+    """Attempts under every selection mode, the chosen mode's attempts, and their score records."""
     truths = [p.output for p in task.test]
-    scored = None
+    by_mode = {mode: [fill_attempts(rank(pool, mode), pair.input) for pool, pair in zip(pools, task.test)]
+               for mode in modes}
+    records = {}
     if all(t is not None for t in truths):
         grids = [[c["grid"] for c in candidates if c["test_index"] == i] for i in range(len(truths))]
-        scored = task_record(task.id, voted, truths, grids)
-    return {"task_id": task.id, "attempts": voted, "candidates": candidates, "score_record": scored}
+        for mode in modes:
+            firsts = [ranked[0] if (ranked := rank(pool, mode)) else None for pool in pools]
+            records[mode] = task_record(task.id, by_mode[mode], truths, grids, firsts)
+    return {"task_id": task.id, "attempts": by_mode[select], "attempts_by_mode": by_mode, "candidates": candidates,
+            "options": [[{"grid": o.grid, "votes": o.votes, "mean_logprob": o.mean_logprob, "loglik": o.loglik}
+                         for o in pool] for pool in pools],
+            "score_record": records.get(select), "score_records": records}
 
 
 def _write_outputs(cfg: EvalConfig, records: list[dict[str, Any]], out: Path, new_tokens: int, gen_s: float,
-                   wall_s: float) -> dict[str, Any]:
-    predictions = {r["task_id"]: [{f"attempt_{k + 1}": a for k, a in enumerate(atts)} for atts in r["attempts"]]
-                   for r in records}
+                   select_s: float, wall_s: float) -> dict[str, Any]:
+    predictions = {r["task_id"]: [dict(zip(ATTEMPT_KEYS, atts)) for atts in r["attempts"]] for r in records}
     atomic_write_text(out / "predictions.json", json.dumps(predictions) + "\n")
     scored = [r["score_record"] for r in records if r["score_record"]]
     cands = [c for r in records for c in r["candidates"]]
@@ -145,8 +184,20 @@ def _write_outputs(cfg: EvalConfig, records: list[dict[str, Any]], out: Path, ne
         **(summarize(scored) if scored else {"score": None, "output_accuracy": None}),
         "unparseable_candidates": sum(c["grid"] is None for c in cands) / len(cands) if cands else 0.0,
         "generated_tokens": new_tokens, "tokens_per_s": new_tokens / gen_s if gen_s else None,
-        "wall_s": wall_s, "model": cfg.base, "adapter": cfg.adapter, "split": cfg.split,
-        "attempts": cfg.attempts, "augmentations": cfg.augmentations, "encoding": cfg.encoding,
+        "generation_s": gen_s, "selection_s": select_s, "wall_s": wall_s, "model": cfg.base, "adapter": cfg.adapter,
+        "split": cfg.split, "select": cfg.select, "augmentations": cfg.augmentations, "encoding": cfg.encoding,
+        "selection": _selection_summary(records),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _selection_summary(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per selection mode, from the same candidates: score, pass@1, pass@2 (and the oracle, shared by all modes)."""
+    modes = {mode for r in records for mode in r.get("score_records", {})}
+    out = {}
+    for mode in sorted(modes):
+        metrics = summarize([r["score_records"][mode] for r in records if mode in r.get("score_records", {})])
+        out[mode] = {"score": metrics["score"], "pass_at_1": metrics["pass_at_1"],
+                     "pass_at_2": metrics["output_accuracy"], "oracle_pass_at_n": metrics["oracle_pass_at_n"]}
+    return out

@@ -1,6 +1,7 @@
 """The official ARC scoring rule and diagnostics, as small registered metric functions.
 
-A test output is solved when any of its attempts equals it exactly (shape and every cell).
+A test output is solved when one of its at most two attempts (``attempt_1``, ``attempt_2``) equals it exactly
+(shape and every cell); anything past the second attempt never counts.
 ``score``: mean over tasks of the fraction of that task's test outputs solved (ARC-AGI benchmarking harness).
 ``output_accuracy``: solved test outputs / all test outputs (Kaggle ARC Prize metric).
 """
@@ -12,6 +13,7 @@ from typing import Any, Callable
 from arcprep.tasks import Grid, grid_problem
 
 METRICS: dict[str, Callable[[list[dict[str, Any]]], float | int]] = {}
+ATTEMPT_KEYS = ("attempt_1", "attempt_2")  # the ARC rule: two attempts per test output, named so in submissions
 
 
 def metric(fn: Callable[[list[dict[str, Any]]], float | int]) -> Callable[[list[dict[str, Any]]], float | int]:
@@ -29,24 +31,39 @@ def same_grid(a: Any, b: Grid) -> bool:
     return is_grid(a) and a == b
 
 
-def output_record(attempts: list[Any], truth: Grid, candidates: list[Any] | None = None) -> dict[str, Any]:
-    """Score one test output: solved, first attempt right, shape, cell accuracy, oracle over candidates."""
+_FIRST_ATTEMPT = object()  # output_record's default answer: the first attempt
+
+
+def output_record(attempts: list[Any], truth: Grid, candidates: list[Any] | None = None,
+                  answer: Any = _FIRST_ATTEMPT) -> dict[str, Any]:
+    """Score one test output: solved, first attempt right, shape, cell accuracy, oracle over candidates.
+
+    Only the first two ``attempts`` count. ``answer`` is the model's own first answer (None: it gave none; default:
+    the first attempt); shape, cell accuracy and ``answered`` judge it, so a fallback attempt is never taken for
+    the model's answer.
+    """
+    attempts = attempts[:len(ATTEMPT_KEYS)]
     first = attempts[0] if attempts else None
-    shape_ok = is_grid(first) and (len(first), len(first[0])) == (len(truth), len(truth[0]))
-    cells = sum(a == b for ra, rb in zip(first, truth) for a, b in zip(ra, rb)) if shape_ok else 0
+    answer = first if answer is _FIRST_ATTEMPT else answer
+    shape_ok = is_grid(answer) and (len(answer), len(answer[0])) == (len(truth), len(truth[0]))
+    cells = sum(a == b for ra, rb in zip(answer, truth) for a, b in zip(ra, rb)) if shape_ok else 0
     pool = candidates if candidates is not None else attempts
     return {"solved": any(same_grid(a, truth) for a in attempts), "pass_at_1": same_grid(first, truth),
             "shape_ok": shape_ok, "cell_accuracy": cells / (len(truth) * len(truth[0])) if shape_ok else None,
-            "answered": is_grid(first), "oracle": any(same_grid(c, truth) for c in pool)}
+            "answered": is_grid(answer), "oracle": any(same_grid(c, truth) for c in pool)}
 
 
 def task_record(task_id: str, attempts: list[list[Any]], truths: list[Grid],
-                candidates: list[list[Any]] | None = None) -> dict[str, Any]:
-    """Per-task record; ``attempts[i]`` are the attempts for test output i (missing outputs score 0)."""
+                candidates: list[list[Any]] | None = None, answers: list[Any] | None = None) -> dict[str, Any]:
+    """Per-task record; ``attempts[i]`` are the attempts for test output i (missing outputs score 0).
+
+    ``answers[i]``: the model's own first answer for output i (None: none) when the attempts hold fallbacks.
+    """
     outputs = []
     for i, truth in enumerate(truths):
         outputs.append(output_record(attempts[i] if i < len(attempts) else [], truth,
-                                     candidates[i] if candidates and i < len(candidates) else None))
+                                     candidates[i] if candidates and i < len(candidates) else None,
+                                     answers[i] if answers is not None and i < len(answers) else _FIRST_ATTEMPT))
     return {"task_id": task_id, "outputs": outputs,
             "score": sum(o["solved"] for o in outputs) / len(outputs)}
 
@@ -141,11 +158,12 @@ def score_submission(predictions: Any, solutions: Any) -> tuple[dict[str, float 
                 problems.append(f"{task_id}[{i}]: expected {{'attempt_1': grid, ...}}")
                 attempts.append([])
                 continue
-            tries = [item[k] for k in sorted(item) if k.startswith("attempt_")]
-            for k in sorted(item):
-                if k.startswith("attempt_") and not is_grid(item[k]):
+            for k in sorted(set(item) - set(ATTEMPT_KEYS)):
+                problems.append(f"{task_id}[{i}].{k}: not attempt_1 or attempt_2 (at most two attempts count; ignored)")
+            for k in ATTEMPT_KEYS:
+                if k in item and not is_grid(item[k]):
                     problems.append(f"{task_id}[{i}].{k}: not a grid")
-            attempts.append(tries)
+            attempts.append([item[k] for k in ATTEMPT_KEYS if k in item])
         records.append(task_record(task_id, attempts, truths))
     for task_id in sorted(set(predictions) - set(solutions)):
         problems.append(f"{task_id}: not in solutions (ignored)")

@@ -49,6 +49,25 @@ def table(plan: Plan, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def selection_table(plan: Plan, results: dict[str, dict[str, Any]]) -> str:
+    """Per evaluated (run, split): the right answer generated at all (oracle), then pass@1 and pass@2 of each
+    selection mode, all from the same candidates: the selection gap."""
+    modes = sorted({m for r in results.values() for summary in r["eval"].values()
+                    for m in (summary.get("selection") or {})})
+    head = ["run", "split", "views", "oracle (any candidate right)",
+            *[f"{m} pass@{k}" for m in modes for k in (1, 2)]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run in plan.runs:
+        for split, summary in results[run.name]["eval"].items():
+            chosen = summary.get("selection") or {}
+            if not chosen:
+                continue
+            row = [run.name, split, str(summary.get("augmentations", "")), f"{summary['oracle_pass_at_n']:.0%}"]
+            row += [f"{chosen[m][f'pass_at_{k}']:.0%}" if m in chosen else "" for m in modes for k in (1, 2)]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def answers(results: dict[str, dict[str, Any]]) -> list[str]:
     """One line per question: the run's score beside its reference, read off the table (no judgement added)."""
     lines = []
@@ -76,6 +95,8 @@ def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png:
             f"shape = share of test outputs whose first attempt has the right shape."
             + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else ""),
             "", table(plan, results), "", "## The questions", "", *answers(results), "",
+            *(["## Selection: the same candidates, chosen by vote or by likelihood", "", selection, ""]
+              if (selection := selection_table(plan, results)) else []),
             f"![training loss]({png.name})", ""]
     atomic_write_text(md, "\n".join(text))
     plot_losses(results, png)

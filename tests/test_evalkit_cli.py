@@ -79,6 +79,7 @@ def test_end_to_end_tiny_adapter(tmp_path, tiny_adapter):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_tasks"] == 3 and summary["encoding"] == "shape" and summary["score"] == 0.0
     assert summary["generated_tokens"] > 0
+    assert summary["select"] == "likelihood" and set(summary["selection"]) == {"vote", "likelihood"}  # 2 views
     records = [json.loads(line) for line in (out / "per_task.jsonl").read_text().splitlines()]
     assert len(records) == 3 and all(len(r["candidates"]) == 2 * len(r["attempts"]) for r in records)
     preds = json.loads((out / "predictions.json").read_text())

@@ -52,7 +52,8 @@ def tasks():
 
 
 def _cfg(n_aug=8):
-    return EvalConfig("train", None, "fake", 2, n_aug, 0, max_answer_tokens(), "plain", SETTINGS.system_prompt)
+    return EvalConfig("train", None, "fake", augmentations=n_aug, max_new_tokens=max_answer_tokens(),
+                      system_prompt=SETTINGS.system_prompt)
 
 
 def test_oracle_scores_one(tmp_path, tasks):

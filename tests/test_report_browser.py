@@ -70,7 +70,7 @@ class HalfRight:
 def report(tmp_path_factory):
     tasks = [t for t in load_source("train").tasks if len(t.test) == 1][:4]
     out = tmp_path_factory.mktemp("report")
-    cfg = EvalConfig("train", None, "fake", 2, 1, 0, max_answer_tokens(), "plain", PromptSettings().system_prompt)
+    cfg = EvalConfig("train", None, "fake", max_new_tokens=max_answer_tokens(), system_prompt=PromptSettings().system_prompt)
     evaluate(cfg, tasks, HalfRight(tasks), out, PromptSettings(), progress=False)
     return write_report(out, tasks), tasks
 

@@ -1,7 +1,7 @@
 """The official ARC rule, by hand-computed cases."""
 
 from evalkit.scoring import score_submission, summarize, task_record
-from evalkit.voting import vote
+from evalkit.selection import Option, fill_attempts, options, rank
 
 A, B, C = [[1, 2], [3, 4]], [[0]], [[5, 5, 5]]
 
@@ -48,8 +48,43 @@ def test_submission_scoring():
     assert summary["score"] == 0 and problems
 
 
-def test_vote_counts_then_likelihood():
-    cands = [(A, -1.0), (B, -0.1), (A, -2.0), (C, -0.5), (None, 0.0)]
-    assert vote(cands, 2) == [A, B]           # A twice; B beats C on log-prob
-    assert vote([(B, -3.0), (C, -0.2)], 1) == [C]
-    assert vote([(None, 0.0)], 2) == []
+def _cands(*pairs):
+    return [{"test_index": 0, "grid": g, "mean_logprob": lp} for g, lp in pairs]
+
+
+def test_vote_counts_then_generation_logprob():
+    pool = options(_cands((A, -1.0), (B, -0.1), (A, -2.0), (C, -0.5), (None, 0.0)), 0)
+    assert [(o.grid, o.votes, o.mean_logprob) for o in pool] == [(A, 2, -1.5), (B, 1, -0.1), (C, 1, -0.5)]
+    assert rank(pool, "vote") == [A, B, C]    # A twice; B beats C on log-prob
+    assert rank(options(_cands((None, 0.0)), 0), "vote") == []
+
+
+def test_likelihood_ranks_by_summed_loglik_then_votes():
+    pool = [Option(A, 3, -0.1, loglik=-9.0), Option(B, 1, -0.5, loglik=-2.0), Option(C, 1, -0.2, loglik=-2.0)]
+    assert rank(pool, "likelihood") == [C, B, A]  # B and C tie on likelihood and votes: generation log-prob decides
+    pool[1].votes = 2
+    assert rank(pool, "likelihood") == [B, C, A]  # the tie goes to more votes
+    assert rank(pool, "vote") == [A, B, C]
+
+
+def test_two_attempts_always_with_fallbacks():
+    assert fill_attempts([A, B, C], C) == [A, B]
+    assert fill_attempts([A], C) == [A, C]            # the test input fills the second place
+    assert fill_attempts([], C) == [C, [[0]]]
+    assert fill_attempts([[[0]]], [[0]]) == [[[0]], [[1]]]
+
+
+def test_only_two_attempts_count():
+    r = task_record("t", [[B, C, A]], [A])           # a third attempt never counts
+    assert r["score"] == 0.0
+    predictions = {"t": [{"attempt_1": B, "attempt_2": C, "attempt_3": A}], "u": [{"attempt_10": A, "attempt_2": A}]}
+    summary, problems = score_submission(predictions, {"t": [A], "u": [A]})
+    assert summary["score"] == 0.5                   # u is solved by attempt_2; attempt_10 is ignored, not sorted in
+    assert "t[0].attempt_3: not attempt_1 or attempt_2 (at most two attempts count; ignored)" in problems
+    assert any(p.startswith("u[0].attempt_10: not attempt_1 or attempt_2") for p in problems)
+
+
+def test_fallback_is_not_the_models_answer():
+    r = task_record("t", [[C, [[0]]]], [C], answers=[None])  # no candidate: the test input C fills attempt 1
+    out = r["outputs"][0]
+    assert r["score"] == 1.0 and out["solved"] and not out["answered"] and not out["shape_ok"]
