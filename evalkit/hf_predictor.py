@@ -45,4 +45,4 @@ class HFPredictor:
         from evalkit.likelihood import answer_logliks
 
         prompts = self.render([messages for messages, _ in pairs])
-        return answer_logliks(self.model, self.tokenizer, prompts, [answer for _, answer in pairs], self.batch_size)
+        return answer_logliks(self.model, self.tokenizer, prompts, [answer for _, answer in pairs])
