@@ -64,10 +64,12 @@ def task_html(task: Task, rec: dict[str, Any]) -> str:
         if pair.output is not None:
             parts.append(grid_html(pair.output, "expected"))
         attempts = rec["attempts"][t] if t < len(rec["attempts"]) else []
+        generated = [o["grid"] for o in rec["options"][t]] if "options" in rec else attempts
         for k in range(max(1, len(attempts))):
             grid = attempts[k] if k < len(attempts) else None
             mark = "" if pair.output is None or grid is None else (" ✓" if grid == pair.output else " ✗")
-            parts.append(grid_html(grid, f"attempt {k + 1}{mark}"))
+            fallback = " (fallback)" if grid is not None and grid not in generated else ""
+            parts.append(grid_html(grid, f"attempt {k + 1}{fallback}{mark}"))
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)

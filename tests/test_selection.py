@@ -155,6 +155,10 @@ def test_predictions_are_a_valid_submission_for_a_hidden_test_set(tmp_path):
                 assert isinstance(grid, list) and grid and all(
                     isinstance(row, list) and len(row) == len(grid[0]) and all(type(c) is int and 0 <= c <= 9
                                                                                 for c in row) for row in grid)
+    from evalkit.report import write_report
+
+    page = write_report(tmp_path / "out", hidden).read_text()
+    assert "attempt 2 (fallback)" in page  # the report tells fallbacks from the model's answers
 
 
 def _evalkit(*args):
