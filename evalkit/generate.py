@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from arcprep.tasks import MAX_SIDE
+
 
 @dataclass
 class Generation:
@@ -35,12 +37,14 @@ class GridOnly:
 class RaggedStop:
     """Stopping criterion: a sequence is done once its answer can no longer parse as a grid.
 
-    A row longer than 30 cells, more than 30 rows, or a finished row whose length differs from the first row's:
+    A row longer than ``max_side`` cells (30, or a bound per sequence), more rows than that, or a finished row whose
+    length differs from the first row's:
     the strict parser would reject the answer whatever follows, so generating on only burns time (runaways).
     """
 
-    def __init__(self, prompt_len: int, digit_ids: list[int], newline_id: int, max_side: int = 30):
-        self.prompt_len, self.newline, self.max_side = prompt_len, newline_id, max_side
+    def __init__(self, prompt_len: int, digit_ids: list[int], newline_id: int, max_side: int | list[int] = MAX_SIDE):
+        self.prompt_len, self.newline = prompt_len, newline_id
+        self.max_side = torch.tensor(max_side)  # one bound for all sequences, or one per sequence
         self.digits = torch.tensor(digit_ids)
         self.state: dict[str, torch.Tensor] | None = None
 
@@ -60,7 +64,8 @@ class RaggedStop:
         st["first"] = torch.where(finished & (st["first"] < 0), st["row"], st["first"])
         st["rows"] += finished.long()
         st["row"] = torch.where(digit, st["row"] + 1, torch.where(newline, 0, st["row"]))
-        st["dead"] |= ragged | (st["row"] > self.max_side) | (st["rows"] > self.max_side)
+        side = self.max_side.to(last.device)
+        st["dead"] |= ragged | (st["row"] > side) | (st["rows"] > side)
         return st["dead"].clone()
 
 
@@ -75,8 +80,11 @@ def _single_token_ids(tokenizer: Any, texts: list[str]) -> list[int]:
 
 @torch.inference_mode()
 def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-                   restrict: bool = True, **generate_kwargs: Any) -> list[Generation]:
+                   restrict: bool = True, max_sides: list[int] | None = None,
+                   **generate_kwargs: Any) -> list[Generation]:
     """Greedy answers for ``prompts`` (already rendered with the chat template) in one padded batch.
+
+    ``max_sides[i]`` bounds the rows and columns of answer i (default 30).
 
     ``generate_kwargs`` go to ``model.generate`` (e.g. ``cache_implementation="static"``).
     """
@@ -89,7 +97,7 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
         newline = _single_token_ids(tokenizer, ["\n"])
         if newline:
             stops.append(RaggedStop(enc["input_ids"].shape[1], _single_token_ids(tokenizer, [*"0123456789"]),
-                                    newline[0]))
+                                    newline[0], max_sides if max_sides is not None else MAX_SIDE))
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, logits_processor=processors,
                          stopping_criteria=stops, output_scores=True, return_dict_in_generate=True,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,

@@ -22,8 +22,8 @@ class HFPredictor:
     def count(self, messages: list[dict[str, str]]) -> int:
         return len(self.tokenizer(self.render([messages])[0], add_special_tokens=False)["input_ids"])
 
-    def __call__(self, conversations: list[list[dict[str, str]]],
-                 answers: list[str | None] | None = None) -> list[Generation]:
+    def __call__(self, conversations: list[list[dict[str, str]]], answers: list[str | None] | None = None,
+                 max_sides: list[int] | None = None) -> list[Generation]:
         """Greedy answers. With ``answers`` (the true answers' text), a batch stops past its longest true answer plus
         a trailing newline and end of turn: an answer still running there is wrong whatever follows (an answer must
         end with end of turn), so scores are unchanged and runaways end early."""
@@ -36,7 +36,9 @@ class HFPredictor:
             if answers is not None and all(answers[i] is not None for i in idx):
                 longest = max(len(self.tokenizer(answers[i], add_special_tokens=False)["input_ids"]) for i in idx)
                 cap = min(cap, longest + 2)  # answer, newline, end of turn
-            for i, gen in zip(idx, generate_batch(self.model, self.tokenizer, [prompts[i] for i in idx], cap)):
+            sides = [max_sides[i] for i in idx] if max_sides is not None else None
+            for i, gen in zip(idx, generate_batch(self.model, self.tokenizer, [prompts[i] for i in idx], cap,
+                                                  max_sides=sides)):
                 results[i] = gen
         return results  # type: ignore[return-value]
 

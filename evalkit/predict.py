@@ -8,16 +8,17 @@ from typing import Any, Callable, Protocol
 from arcprep.augment import TEST_TIME_AUGMENTS, Augmentation, AugmentPolicy
 from arcprep.encoding import GridParseError, decode_grid
 from arcprep.prompt import chat_messages
-from arcprep.tasks import Pair, Task
+from arcprep.tasks import MAX_SIDE, Pair, Task
 from arcprep.tokens import trim_to_budget
 from evalkit.generate import Generation
 from recipes.record import PromptSettings
 
 
 class Predictor(Protocol):
-    """Conversations -> one greedy Generation each."""
+    """Conversations -> one greedy Generation each; ``max_sides[i]`` bounds the rows and columns of answer i."""
 
-    def __call__(self, conversations: list[list[dict[str, str]]]) -> list[Generation]: ...
+    def __call__(self, conversations: list[list[dict[str, str]]], *,
+                 max_sides: list[int] | None = None) -> list[Generation]: ...
 
 
 class Scorer(Protocol):
@@ -28,11 +29,22 @@ class Scorer(Protocol):
 
 @dataclass
 class WorkItem:
+    """One view of one test input: its augmentation, its prompt, and the largest answer it may be given."""
+
     task_id: str
     test_index: int
     augmentation: Augmentation
     messages: list[dict[str, str]]
     n_train: int
+    max_side: int = MAX_SIDE
+
+
+def answer_side_limit(task: Task) -> int:
+    """The longest answer side worth generating, read from what the model is shown (no truth used): twice the
+    longest side of any demonstration grid or test input, at most 30. No test output of ARC-AGI-1 train/eval or
+    ARC-AGI-2 train/eval exceeds it (2,078 outputs), and it stops an untrained model's runaway answers early."""
+    shown = [g for p in task.train for g in (p.input, p.output) if g] + [p.input for p in task.test]
+    return min(MAX_SIDE, 2 * max(max(len(g), len(g[0])) for g in shown))
 
 
 def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSettings,
@@ -40,6 +52,7 @@ def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSett
                max_prompt_tokens: int | None = None) -> list[WorkItem]:
     """One prompt per (test input, augmentation). Augmentation 0 is the task as given."""
     policy = AugmentPolicy(TEST_TIME_AUGMENTS, seed)
+    limit = answer_side_limit(task)
     items = []
     for t, test in enumerate(task.test):
         hidden = Pair(test.input)  # the model never sees the answer
@@ -54,7 +67,7 @@ def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSett
                 fit = trim_to_budget(len(train), length, max_prompt_tokens)
                 kept = fit[0] if fit else 1
             messages = chat_messages(train[:kept], query, settings.encoding, settings.system_prompt, with_answer=False)
-            items.append(WorkItem(task.id, t, aug, messages, kept))
+            items.append(WorkItem(task.id, t, aug, messages, kept, limit))
     return items
 
 

@@ -98,10 +98,10 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
             items: list[WorkItem] = [w for t in window for w in work_items(
                 t, cfg.augmentations, cfg.seed, settings, count, max_prompt_tokens)]
             t0 = time.perf_counter()
+            limits = {"max_sides": [w.max_side for w in items]}
             if cfg.stop_past_truth:
-                generations = predictor([w.messages for w in items], answers=_true_answers(items, window, cfg))
-            else:
-                generations = predictor([w.messages for w in items])
+                limits["answers"] = _true_answers(items, window, cfg)
+            generations = predictor([w.messages for w in items], **limits)
             gen_seconds += time.perf_counter() - t0
             new_tokens += sum(g.new_tokens for g in generations)
             t0 = time.perf_counter()

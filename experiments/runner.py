@@ -99,7 +99,7 @@ def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | N
     print(f"[{run.name}] evaluating on {split} ({len(plan.tasks[split])} tasks)", flush=True)
     request = EvalRequest(split=split, adapter=adapter, base=None if adapter else plan.scale.base_model,
                           tasks=plan.task_ids(split), augmentations=plan.scale.augmentations, seed=plan.scale.seed,
-                          stop_past_truth=plan.scale.augmentations == 1, out=out)  # allowed with one view only
+                          out=out)
     return evaluate_split(request)[0]
 
 

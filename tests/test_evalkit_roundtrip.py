@@ -23,7 +23,7 @@ class Oracle:
         self.tasks = {t.id: t for t in tasks}
         self.calls = 0
 
-    def __call__(self, conversations):
+    def __call__(self, conversations, **_):
         self.calls += 1
         out = []
         for messages in conversations:
@@ -40,7 +40,7 @@ class Oracle:
         raise AssertionError("prompt not recognised")
 
 
-def noise(conversations):
+def noise(conversations, **_):
     rng = random.Random(0)
     return [Generation(encode_grid([[rng.randint(0, 9) for _ in range(3)] for _ in range(2)]), -1.0, 7)
             for _ in conversations]
@@ -72,7 +72,7 @@ def test_noise_scores_zero(tmp_path, tasks):
 
 
 def test_unparseable_answers_counted(tmp_path, tasks):
-    summary = evaluate(_cfg(2), tasks, lambda convs: [Generation("12\n3", -1.0, 4) for _ in convs], tmp_path,
+    summary = evaluate(_cfg(2), tasks, lambda convs, **_: [Generation("12\n3", -1.0, 4) for _ in convs], tmp_path,
                        SETTINGS, progress=False)
     assert summary["unparseable_candidates"] == 1.0 and summary["unanswered"] == 1.0 and summary["score"] == 0.0
 
@@ -80,7 +80,7 @@ def test_unparseable_answers_counted(tmp_path, tasks):
 def test_resume_after_interrupt(tmp_path, tasks):
     oracle = Oracle(tasks)
 
-    def flaky(conversations):
+    def flaky(conversations, **_):
         if oracle.calls == 1:
             raise KeyboardInterrupt
         return oracle(conversations)

@@ -10,9 +10,9 @@ from evalkit.generate import RaggedStop
 DIGITS, NL = list(range(10, 20)), 5
 
 
-def run(answers: list[str]) -> list[int | None]:
+def run(answers: list[str], max_side: int | list[int] = 4) -> list[int | None]:
     """Feed answers token by token; return the step at which each was stopped (None: never)."""
-    stop = RaggedStop(prompt_len=2, digit_ids=DIGITS, newline_id=NL, max_side=4)
+    stop = RaggedStop(prompt_len=2, digit_ids=DIGITS, newline_id=NL, max_side=max_side)
     ids = torch.zeros(len(answers), 2, dtype=torch.long)
     stopped: list[int | None] = [None] * len(answers)
     for step in range(max(map(len, answers))):
@@ -28,6 +28,25 @@ def run(answers: list[str]) -> list[int | None]:
 def test_ragged_too_wide_and_too_tall_stop_valid_grids_do_not() -> None:
     answers = ["12\n34\n56\n", "12\n345\n", "12345", "1\n2\n3\n4\n5\n", "12\n\n34\n"]
     assert run(answers) == [None, 6, 4, 9, None]
+
+
+def test_each_sequence_has_its_own_side_limit() -> None:
+    answers = ["123\n456\n", "123\n456\n", "1\n2\n3\n"]
+    assert run(answers, [3, 2, 2]) == [None, 2, 5]  # 3 cells fit a limit of 3, not 2; a third row does not fit 2
+
+
+def test_answer_side_limit_reads_only_what_the_model_sees() -> None:
+    from arcprep.sources import load_source
+    from arcprep.tasks import Pair, Task
+    from evalkit.predict import answer_side_limit, work_items
+    from recipes.record import PromptSettings
+
+    task = Task("t", [Pair([[1, 2, 3]], [[1], [2]])], [Pair([[5]], [[0] * 29] * 29)])
+    assert answer_side_limit(task) == 6  # twice the longest side shown (3), whatever the hidden output is
+    assert all(w.max_side == 6 for w in work_items(task, 2, 0, PromptSettings()))
+    for split in ("train", "eval", "test"):  # no real test output is cut by it
+        for t in load_source(split).tasks:
+            assert all(max(len(p.output), len(p.output[0])) <= answer_side_limit(t) for p in t.test), t.id
 
 
 def test_cut_off_answer_is_never_scored() -> None:
@@ -47,7 +66,7 @@ def test_stop_past_truth_caps_each_batch(model_dir) -> None:
 
     caps = []
     real = hf_predictor.generate_batch
-    hf_predictor.generate_batch = lambda model, tok, prompts, cap: caps.append(cap) or [None] * len(prompts)
+    hf_predictor.generate_batch = lambda model, tok, prompts, cap, **_: caps.append(cap) or [None] * len(prompts)
     try:
         from transformers import AutoTokenizer
 

@@ -104,7 +104,7 @@ def test_likelihood_beats_vote_on_the_same_candidates(tmp_path):
     views = work_items(task, 4, 0, SETTINGS)
     scorer = Scorer({encode_grid(v.augmentation.apply_grid(right)) for v in views})
 
-    def generate(conversations):
+    def generate(conversations, **_):
         out = []
         for i, messages in enumerate(conversations):
             view = next(v for v in views if v.messages == messages)
@@ -135,7 +135,7 @@ def test_predictions_are_a_valid_submission_for_a_hidden_test_set(tmp_path):
     hidden = load_source(str(path)).tasks
     assert all(p.output is None for t in hidden for p in t.test)
 
-    def sometimes(conversations):  # unparseable, cut off, or one grid
+    def sometimes(conversations, **_):  # unparseable, cut off, or one grid
         kinds = [Generation("1 2\n3", -1.0, 3), Generation("12\n34", -1.0, 5, finished=False),
                  Generation("7", -0.3, 2)]
         return [kinds[i % 3] for i in range(len(conversations))]
