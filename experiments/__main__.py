@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--copies", type=int, help="augmented samples per test output")
     ap.add_argument("--steps", type=int, help="optimizer steps per training stage")
     ap.add_argument("--count-samples", type=int, help="count-priors chats for stage 1")
-    ap.add_argument("--augmentations", type=int, help="predictions per test input at evaluation")
+    ap.add_argument("--augmentations", type=int, help="views (predictions) per test input at evaluation")
     ap.add_argument("--base-model", help=f"base model folder (default {EMBEDDED_MODEL_DIR})")
     ap.add_argument("--matrix", type=Path, default=MATRIX, help="experiment matrix (default: the packaged one)")
     ap.add_argument("--work", type=Path, help="work folder (default ROOT/experiments/work/SCALE)")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from arccommon.files import atomic_open, atomic_write_text
+from arccommon.precision import decide_precision
 from experiments.plan import SPLITS, Plan
 
 QUESTIONS = [
@@ -90,9 +91,10 @@ def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png:
     text = [f"# Experiment results — scale `{s.name}`", "",
             f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks (ARC-AGI-2 "
             f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {s.steps} steps per "
-            f"training stage; {s.count_samples} count-priors chats; {s.augmentations} prediction(s) per test input; "
-            f"2 attempts; score = mean per-task fraction of test outputs solved (tasks fully solved in brackets); "
-            f"shape = share of test outputs whose first attempt has the right shape."
+            f"training stage; {s.count_samples} count-priors chats; {s.augmentations} view(s) per test input at "
+            f"evaluation, 2 attempts chosen by evalkit's default selection; score = mean per-task fraction of test "
+            f"outputs solved (tasks fully solved in brackets); shape = share of test outputs whose model answer has "
+            f"the right shape; precision: {decide_precision('cpu').line().removeprefix('precision: ')} (CPU runs)."
             + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else ""),
             "", table(plan, results), "", "## The questions", "", *answers(results), "",
             *(["## Selection: the same candidates, chosen by vote or by likelihood", "", selection, ""]
