@@ -3,8 +3,3 @@
 
 class UserError(Exception):
     """An error caused by the user's input (a file, a task, a key, a flag), shown as one line, never a traceback."""
-
-
-def where(path: object, task_id: str | None = None) -> str:
-    """Format the location prefix used in every one-line error: ``file[:task]``."""
-    return f"{path}:{task_id}" if task_id else f"{path}"

@@ -116,7 +116,7 @@ def build_dataset(cfg: BuildConfig, out: Path, progress: bool = True) -> dict[st
     total = sum(len(t.test) for t in tasks) * cfg.copies
     samples = tqdm(_samples(cfg, tasks), total=total, desc=f"build {out.name}", unit="sample",
                    disable=None if progress else True, leave=False)
-    return write_dataset(out, _records(cfg, samples, stats), lambda _: _manifest(cfg, tasks, info, stats),
+    return write_dataset(out, _records(cfg, samples, stats), lambda: _manifest(cfg, tasks, info, stats),
                          cfg.tokenizer, f"{cfg.source}: every sample was over --max-tokens {cfg.max_tokens}; "
                                         "nothing written")
 

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from arcprep.counting import COUNT_PROMPT_VERSION, CountConfig, count_sample, objects_per_grid
 from arcprep.tokens import ChatTokenCounter, fit_to_budget
-from arcprep.writer import Written, write_dataset
+from arcprep.writer import write_dataset
 
 
 def build_count_dataset(cfg: CountConfig, out: Path, progress: bool = True) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def build_count_dataset(cfg: CountConfig, out: Path, progress: bool = True) -> d
                 record["n_tokens"] = length
             yield record
 
-    def manifest(_: Written) -> dict[str, Any]:
+    def manifest() -> dict[str, Any]:
         return {"kind": cfg.kind, "prompt_version": COUNT_PROMPT_VERSION, "config": asdict(cfg),
                 "encoding": cfg.encoding, "system_prompt": cfg.system_prompt, "seed": cfg.seed,
                 "dropped_samples": stats["dropped_samples"], "max_tokens": cfg.max_tokens,

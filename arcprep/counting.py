@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from arccommon.errors import UserError
 from arcprep.encoding import encode_grid
 from arcprep.tasks import Grid
+from arcprep.tokens import check_budget
 
 COUNT_PROMPT_VERSION = "count-v1"
 COUNT_SYSTEM_PROMPT = (
@@ -56,6 +57,7 @@ class CountConfig:
             raise UserError("count priors need 1 <= min_side <= max_side <= 30")
         if self.samples < 1 or self.max_objects < 1 or self.max_object_area < 1:
             raise UserError("count priors need samples, max_objects and max_object_area >= 1")
+        check_budget(self.max_tokens, self.tokenizer)
 
 
 def label_objects(grid: Grid, background: int) -> list[tuple[int, int]]:

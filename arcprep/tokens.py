@@ -77,8 +77,8 @@ def fit_to_budget(samples: Iterable[S], render: Callable[[S, int], list[dict[str
     ``render(sample, k)`` gives the chat with the first ``k`` droppable parts (train pairs); ``parts(sample)`` how
     many it has. Counting is batched in chunks. A sample over ``max_tokens`` loses parts from the end (never
     below one; counted as ``trimmed_samples``) and is dropped (``dropped_samples``) only if still over.
+    The caller has checked the budget (:func:`check_budget`): with ``max_tokens`` there is a ``counter``.
     """
-    check_budget(max_tokens, counter.name if counter else None)
     batch: list[S] = []
 
     def flush() -> Iterator[tuple[S, int, list[dict[str, str]], int | None]]:
@@ -87,7 +87,7 @@ def fit_to_budget(samples: Iterable[S], render: Callable[[S, int], list[dict[str
         for sample, messages, length in zip(batch, full, lengths):
             kept = parts(sample)
             if max_tokens is not None and length is not None and length > max_tokens:
-                fit = trim_to_budget(kept, lambda k, s=sample: counter.count(render(s, k)), max_tokens)
+                fit = trim_to_budget(kept - 1, lambda k, s=sample: counter.count(render(s, k)), max_tokens)
                 if fit is None:
                     stats["dropped_samples"] += 1
                     continue

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -37,37 +36,28 @@ def encode_record(record: dict[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-@dataclass
-class Written:
-    """What was written: sample count, sha256 of the JSONL bytes, per-sample token counts (when counted)."""
-
-    samples: int = 0
-    sha256: str = ""
-    token_counts: list[int] = field(default_factory=list)
-
-
-def write_dataset(out: Path, records: Iterable[dict[str, Any]], manifest: Callable[[Written], dict[str, Any]],
+def write_dataset(out: Path, records: Iterable[dict[str, Any]], manifest: Callable[[], dict[str, Any]],
                   tokenizer: str | None, empty: str) -> dict[str, Any]:
     """Write ``records`` to ``out`` and the manifest beside it; returns the manifest.
 
-    ``manifest(written)`` gives the builder's own fields; the writer adds name, file, sha256, version, sample
-    count and token statistics. ``empty`` is the error when no record came.
+    ``manifest()`` gives the builder's own fields, called once every record is written (so it may report what
+    the records' generation counted); the writer adds name, file, sha256, version, sample count and token
+    statistics. ``empty`` is the error when no record came.
     """
-    digest, written = hashlib.sha256(), Written()
+    digest, samples, token_counts = hashlib.sha256(), 0, []
     with atomic_open(out) as handle:
         for record in records:
             line = encode_record(record)
             handle.write(line)
             digest.update(line.encode("utf-8"))
-            written.samples += 1
+            samples += 1
             if record.get("n_tokens") is not None:
-                written.token_counts.append(record["n_tokens"])
-        if written.samples == 0:
+                token_counts.append(record["n_tokens"])
+        if samples == 0:
             raise UserError(empty)
-        written.sha256 = digest.hexdigest()
-        result = {"name": out.name.removesuffix(".jsonl"), "jsonl": out.name, "jsonl_sha256": written.sha256,
-                  "arcprep_version": __version__, **manifest(written), "samples": written.samples,
-                  "tokens": token_stats(written.token_counts, tokenizer)}
+        result = {"name": out.name.removesuffix(".jsonl"), "jsonl": out.name, "jsonl_sha256": digest.hexdigest(),
+                  "arcprep_version": __version__, **manifest(), "samples": samples,
+                  "tokens": token_stats(token_counts, tokenizer)}
         with atomic_open(manifest_path(out)) as mhandle:
             mhandle.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result

@@ -11,7 +11,7 @@ from typing import Any
 
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text, read_json
-from arcprep.encoding import max_answer_tokens
+from arcprep.encoding import encode_grid, max_answer_tokens
 from arcprep.sources import load_source
 from arcprep.tasks import Task
 from evalkit.predict import Predictor, Scorer, WorkItem, revert, work_items
@@ -106,8 +106,9 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
             new_tokens += sum(g.new_tokens for g in generations)
             t0 = time.perf_counter()
             for task in window:
-                views = [w for w in items if w.task_id == task.id]
-                cands = [revert(w, g, settings.encoding) for w, g in zip(items, generations) if w.task_id == task.id]
+                answered = [(w, g) for w, g in zip(items, generations) if w.task_id == task.id]
+                views = [w for w, _ in answered]
+                cands = [revert(w, g, settings.encoding) for w, g in answered]
                 pools = [options(cands, t) for t in range(len(task.test))]
                 if scorer is not None:
                     _score_options(pools, views, scorer, settings.encoding)
@@ -128,8 +129,6 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
 
 def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) -> list[str | None]:
     """Each prompt's true answer as the model should write it (augmented, encoded), for stop_past_truth."""
-    from arcprep.encoding import encode_grid
-
     truth = {t.id: [p.output for p in t.test] for t in window}
     out = []
     for w in items:
@@ -140,18 +139,16 @@ def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) ->
 
 def _score_options(pools: list[list[Option]], views: list[WorkItem], scorer: Scorer, encoding: str) -> None:
     """Set each option's log-likelihood summed over the views of its test output (only where there is a choice)."""
-    from arcprep.encoding import encode_grid
-
     pairs, owners = [], []
     for t, pool in enumerate(pools):
         if len(pool) < 2:
             continue
+        for option in pool:
+            option.loglik = 0.0
         for w in (w for w in views if w.test_index == t):
             for option in pool:
                 pairs.append((w.messages, encode_grid(w.augmentation.apply_grid(option.grid), encoding)))
                 owners.append(option)
-    for option in {id(o): o for o in owners}.values():
-        option.loglik = 0.0
     for option, loglik in zip(owners, scorer(pairs) if pairs else []):
         option.loglik += loglik
 
@@ -160,14 +157,15 @@ def _task_result(task: Task, candidates: list[dict[str, Any]], pools: list[list[
                  select: str) -> dict[str, Any]:
     """Attempts under every selection mode, the chosen mode's attempts, and their score records."""
     truths = [p.output for p in task.test]
-    by_mode = {mode: [fill_attempts(rank(pool, mode), pair.input) for pool, pair in zip(pools, task.test)]
+    ranked = {mode: [rank(pool, mode) for pool in pools] for mode in modes}
+    by_mode = {mode: [fill_attempts(grids, pair.input) for grids, pair in zip(ranked[mode], task.test)]
                for mode in modes}
     records = {}
     if all(t is not None for t in truths):
-        grids = [[c["grid"] for c in candidates if c["test_index"] == i] for i in range(len(truths))]
+        generated = [[c["grid"] for c in candidates if c["test_index"] == i] for i in range(len(truths))]
         for mode in modes:
-            firsts = [ranked[0] if (ranked := rank(pool, mode)) else None for pool in pools]
-            records[mode] = task_record(task.id, by_mode[mode], truths, grids, firsts)
+            answers = [grids[0] if grids else None for grids in ranked[mode]]  # the model's own first answers
+            records[mode] = task_record(task.id, by_mode[mode], truths, generated, answers)
     return {"task_id": task.id, "attempts": by_mode[select], "attempts_by_mode": by_mode, "candidates": candidates,
             "options": [[{"grid": o.grid, "votes": o.votes, "mean_logprob": o.mean_logprob, "loglik": o.loglik}
                          for o in pool] for pool in pools],

@@ -68,9 +68,8 @@ def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
     _check_keys(path, "recipes", matrix.get("recipes") or {}, set(RECIPE_ROLES))
     runs = matrix.get("runs") or {}
     for name, spec in runs.items():
-        where = f"{path}: runs.{name}"
-        _check_keys(path, f"runs.{name}", spec or {}, {f.name for f in fields(Run)} - {"name"})
-        spec = spec or {}
+        where, spec = f"{path}: runs.{name}", spec or {}
+        _check_keys(path, f"runs.{name}", spec, {f.name for f in fields(Run)} - {"name"})
         if spec.get("after") and spec["after"] not in runs:
             raise UserError(f"{where}: continues unknown run {spec['after']!r}")
         if spec.get("train") and spec["train"] not in DATASETS:

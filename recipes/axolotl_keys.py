@@ -7,8 +7,10 @@ import difflib
 from functools import lru_cache
 from typing import Any
 
+from recipes import DEVICE_KEY
+
 # Keys our own tooling reads from a recipe; Axolotl ignores them (tested by a real Axolotl run).
-OWN_KEYS = frozenset({"train_device"})
+OWN_KEYS = frozenset({DEVICE_KEY})
 
 
 @lru_cache(maxsize=1)

@@ -17,11 +17,10 @@ from arccommon.errors import UserError
 from arccommon.files import load_yaml
 from arccommon.paths import is_local_path
 from arcprep.writer import read_manifest
-from recipes import RECIPES_DIR
+from recipes import DEVICE_KEY, RECIPES_DIR
 from recipes.axolotl_keys import unknown_keys
 
 SCHEMA_PATH = RECIPES_DIR / "schema.json"
-DEVICE_KEY = "train_device"
 
 
 @lru_cache(maxsize=1)

@@ -16,9 +16,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 
 from arccommon.precision import decide_precision
-from recipes.launch import CPU_PRECISION_ENV
-
-PLUGIN = "recipes.cpu_precision.CpuPrecisionPlugin"
+from recipes import CPU_PRECISION_ENV
 
 
 class CpuPrecisionPlugin(BasePlugin):

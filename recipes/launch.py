@@ -20,10 +20,10 @@ import yaml
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text
 from arccommon.precision import decide_precision
+from recipes import CPU_PRECISION_ENV
 from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
 
-CPU_PRECISION_ENV = "ARC_CPU_PRECISION"  # read by recipes.cpu_precision inside the Axolotl process
 MIXED_PRECISION = {"auto": "auto", "no": "float32", "bf16": "bfloat16"}  # --mixed-precision -> requested dtype
 
 
