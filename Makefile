@@ -47,8 +47,8 @@ RECIPE ?= recipes/smollm2_cpu.yml
 train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_cpu.yml); re-run to resume
 	$(PY) -m recipes train $(RECIPE)
 
-demo: data  ## the main job: train SmolLM2 on small train tasks on CPU, score it and the base model, print where the reports are
-	$(PY) -m experiments --scale demo --runs base,train --results experiments/demo.md
+demo: model  ## the main job: train SmolLM2 on small train tasks on CPU, test-time-train it on eval tasks, score all three
+	$(PY) -m experiments --scale demo --runs base,train,ttt_eval --results experiments/demo.md
 
 SCALE ?= demo
 EXPERIMENTS_ARGS ?=
@@ -66,6 +66,8 @@ bench: data  ## print the benchmark figures
 	$(PY) bench/train_throughput.py
 	$(PY) bench/generation.py
 	$(PY) bench/selection.py
+	$(PY) bench/prompt_formats.py
+	$(PY) bench/sharded_eval.py
 
 clean:  ## remove built datasets and outputs (keeps the venv and the model)
 	rm -rf data/*.jsonl data/*.manifest.json out runs experiments/work

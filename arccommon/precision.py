@@ -3,17 +3,21 @@
 GPUs: bf16 (published ARC work saw fp16 training diverge, and bf16-trained models give NaNs served in fp16).
 CPUs differ: with avx512_bf16 or AMX, PyTorch's bf16 kernels are fast (a LoRA step of SmolLM2-135M ran 1.5-2.2x
 faster under bf16 autocast than fp32 on two such CPUs); without them a bf16 matmul takes a slow path
-(``python bench/cpu_matmul.py`` on an AVX2-only CPU: 0.11x fp32). So ``auto`` decides per machine.
+(``python bench/cpu_matmul.py`` on an AVX2-only CPU: 0.11x fp32). So ``auto`` decides per machine, unless
+``ARC_CPU_PRECISION`` (bfloat16 | float32) says otherwise for CPUs: e.g. float32 to run as a CPU without bf16
+instructions would, or to compare.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 DTYPES = ("bfloat16", "float32")
+CPU_PRECISION_ENV = "ARC_CPU_PRECISION"  # auto | bfloat16 | float32: what `auto` means on a CPU (training and eval)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ def decide_precision(device: str, requested: str = "auto") -> Precision:
         if device.startswith("cuda") and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
             return Precision("float32", f"{device} has no bf16 support (fp16 is avoided: it diverged in ARC training)")
         return Precision("bfloat16", f"{device}: accelerators train and serve in bf16")
+    forced = os.environ.get(CPU_PRECISION_ENV, "auto")
+    if forced != "auto":
+        if forced not in DTYPES:
+            raise ValueError(f"{CPU_PRECISION_ENV}={forced!r}: expected auto, {', '.join(DTYPES)}")
+        return Precision(forced, f"{CPU_PRECISION_ENV}={forced}")
     flags = cpu_bf16_flags()
     if flags:
         return Precision("bfloat16", f"this CPU has {'/'.join(flags)}: bf16 kernels are fast")

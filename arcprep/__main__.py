@@ -14,6 +14,7 @@ from pathlib import Path
 from arccommon.cli import csv_list, dispatch
 from arccommon.errors import UserError
 from arccommon.paths import EMBEDDED_MODEL_DIR
+from arcprep.prompt import PROMPT_FORMATS
 from arcprep.spec import DEFAULT_SPEC
 
 
@@ -50,9 +51,16 @@ def cmd_leakage(args: argparse.Namespace) -> int:
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="train | eval | test | arc1/train ... | file | folder (join with +)")
     p.add_argument("--augment", type=csv_list, default=[], help="comma list of: dihedral,color,swap,shuffle")
-    p.add_argument("--copies", type=int, default=1, help="augmented copies per test output (copy 0 is the original)")
+    p.add_argument("--copies", type=int, default=1,
+                   help="augmented copies per query: test output, or held-out pair (copy 0 is the original)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoding", default="plain", help="grid text encoding: plain | shape")
+    p.add_argument("--prompt-format", default="single", choices=PROMPT_FORMATS,
+                   help="single: one user turn, loss on the test output only; multiturn: a user/assistant turn "
+                        "per demonstration pair, loss on every output grid")
+    p.add_argument("--leave-one-out", action="store_true",
+                   help="each demonstration pair in turn is the query, the others its examples (test outputs are "
+                        "never read; tasks with one pair are skipped): test-time training data")
     p.add_argument("--no-original", dest="keep_original", action="store_false",
                    help="augment copy 0 too (by default copy 0 is the unaugmented task)")
     p.add_argument("--swap-prob", type=float, default=0.5, help="chance a copy swaps a train pair with the test pair")
@@ -71,13 +79,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     from arcprep.writer import manifest_path
 
     fields = {k: getattr(args, k) for k in (
-        "source", "augment", "copies", "seed", "encoding", "keep_original", "swap_prob", "keep_background_prob",
-        "max_tokens", "tokenizer", "tasks", "limit", "max_side", "exclude_leaked_from", "skip_invalid")}
+        "source", "augment", "copies", "seed", "encoding", "prompt_format", "leave_one_out", "keep_original",
+        "swap_prob", "keep_background_prob", "max_tokens", "tokenizer", "tasks", "limit", "max_side",
+        "exclude_leaked_from", "skip_invalid")}
     start = time.perf_counter()
     manifest = build_dataset(BuildConfig(**fields), args.out, progress=not args.quiet)
     _report(args.out, manifest, time.perf_counter() - start)
     for line in manifest.get("skipped_invalid", []):
         print(f"skipped: {line}", file=sys.stderr)
+    single = (manifest.get("leave_one_out") or {}).get("skipped_single_pair_tasks") or []
+    if single:
+        print(f"leave-one-out skipped {len(single)} task(s) with one demonstration pair: {', '.join(single)}",
+              file=sys.stderr)
     print(f"manifest: {manifest_path(args.out)}")
     return 0
 

@@ -1,4 +1,9 @@
-"""Build one dataset: tasks -> augmented chat samples -> JSONL + manifest (atomically, deterministically)."""
+"""Build one dataset: tasks -> augmented chat samples -> JSONL + manifest (atomically, deterministically).
+
+A sample's query is a test pair (the default: test outputs are the targets) or, with ``leave_one_out``, each
+demonstration pair in turn with the task's other demonstration pairs as its examples: test outputs are never read,
+so a hidden test set (a challenges file without solutions) gives test-time training data.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any, Iterator
 from arccommon.errors import UserError
 from arcprep.augment import DIHEDRAL, AugmentPolicy
 from arcprep.leakage import leaked_tasks
-from arcprep.prompt import PROMPT_VERSION, SYSTEM_PROMPT, chat_messages
+from arcprep.prompt import PROMPT_FORMATS, PROMPT_VERSION, SYSTEM_PROMPTS, chat_messages
 from arcprep.sources import load_source
 from arcprep.tasks import Task
 from arcprep.tokens import ChatTokenCounter, check_budget, fit_to_budget
@@ -26,7 +31,9 @@ class BuildConfig:
     copies: int = 1
     seed: int = 0
     encoding: str = "plain"
-    system_prompt: str = SYSTEM_PROMPT
+    system_prompt: str | None = None  # None: the prompt format's own system prompt
+    prompt_format: str = "single"
+    leave_one_out: bool = False
     keep_original: bool = True
     swap_prob: float = 0.5
     keep_background_prob: float = 1.0
@@ -44,8 +51,15 @@ class BuildConfig:
         return AugmentPolicy(tuple(self.augment), self.seed, self.keep_original, self.swap_prob,
                              self.keep_background_prob)
 
+    @property
+    def system(self) -> str:
+        """The system prompt every sample gets."""
+        return SYSTEM_PROMPTS[self.prompt_format] if self.system_prompt is None else self.system_prompt
+
     def check(self) -> None:
         self.policy.check()
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise UserError(f"--prompt-format {self.prompt_format}: unknown; choose from {', '.join(PROMPT_FORMATS)}")
         if self.copies < 1:
             raise UserError("--copies must be at least 1")
         check_budget(self.max_tokens, self.tokenizer)
@@ -53,7 +67,7 @@ class BuildConfig:
 
 def select_tasks(cfg: BuildConfig) -> tuple[list[Task], dict[str, Any]]:
     """Load the source and apply the task filters; returns tasks and what was filtered (for the manifest)."""
-    loaded = load_source(cfg.source, require_test_outputs=True, skip_invalid=cfg.skip_invalid)
+    loaded = load_source(cfg.source, require_test_outputs=not cfg.leave_one_out, skip_invalid=cfg.skip_invalid)
     tasks, info = loaded.tasks, {"skipped_invalid": loaded.skipped}
     if cfg.exclude_leaked_from:
         reference = load_source(cfg.exclude_leaked_from, skip_invalid=True).tasks
@@ -77,14 +91,26 @@ def select_tasks(cfg: BuildConfig) -> tuple[list[Task], dict[str, Any]]:
     return tasks, info
 
 
+def queries(task: Task, leave_one_out: bool) -> list[tuple[str, int, Task]]:
+    """(kind, index, the task as one sample sees it: its examples and its one query) per query. The query is each
+    test pair, or with ``leave_one_out`` each demonstration pair held out from the others (a task with fewer than
+    two has none)."""
+    if not leave_one_out:
+        return [("test_index", i, Task(task.id, task.train, [test])) for i, test in enumerate(task.test)]
+    if len(task.train) < 2:
+        return []
+    return [("held_out", i, Task(task.id, task.train[:i] + task.train[i + 1:], [pair]))
+            for i, pair in enumerate(task.train)]
+
+
 def _samples(cfg: BuildConfig, tasks: list[Task]) -> Iterator[dict[str, Any]]:
     policy = cfg.policy
     for task in tasks:
-        for test_index, test in enumerate(task.test):
+        for kind, index, view in queries(task, cfg.leave_one_out):
             for copy in range(cfg.copies):
-                aug = policy.draw(task, copy, test_index)
-                train, target = aug.apply_pairs(task.train, test)
-                yield {"task_id": task.id, "test_index": test_index, "copy": copy,
+                aug = policy.draw(view, copy, index)
+                train, target = aug.apply_pairs(view.train, view.test[0])
+                yield {"task_id": task.id, kind: index, "copy": copy,
                        "augmentation": aug.to_json(), "_train": train, "_test": target}
 
 
@@ -93,7 +119,8 @@ def _records(cfg: BuildConfig, samples: Iterator[dict[str, Any]], stats: Counter
     counter = ChatTokenCounter(cfg.tokenizer) if cfg.tokenizer else None
 
     def render(sample: dict[str, Any], kept: int) -> list[dict[str, str]]:
-        return chat_messages(sample["_train"][:kept], sample["_test"], cfg.encoding, cfg.system_prompt)
+        return chat_messages(sample["_train"][:kept], sample["_test"], cfg.encoding, cfg.system, True,
+                             cfg.prompt_format)
 
     for sample, kept, messages, length in fit_to_budget(samples, render, lambda s: len(s["_train"]), counter,
                                                         cfg.max_tokens, stats):
@@ -113,7 +140,7 @@ def build_dataset(cfg: BuildConfig, out: Path, progress: bool = True) -> dict[st
     cfg.check()
     tasks, info = select_tasks(cfg)
     stats: Counter[str] = Counter()
-    total = sum(len(t.test) for t in tasks) * cfg.copies
+    total = sum(len(queries(t, cfg.leave_one_out)) for t in tasks) * cfg.copies
     samples = tqdm(_samples(cfg, tasks), total=total, desc=f"build {out.name}", unit="sample",
                    disable=None if progress else True, leave=False)
     return write_dataset(out, _records(cfg, samples, stats), lambda: _manifest(cfg, tasks, info, stats),
@@ -134,11 +161,15 @@ def _manifest(cfg: BuildConfig, tasks: list[Task], info: dict[str, Any], stats: 
         "prompt_version": PROMPT_VERSION,
         "config": asdict(cfg),
         "encoding": cfg.encoding,
-        "system_prompt": cfg.system_prompt,
+        "prompt_format": cfg.prompt_format,
+        "system_prompt": cfg.system,
         "seed": cfg.seed,
         "tasks": len(tasks),
         "task_ids": [t.id for t in tasks],
         "test_outputs": sum(len(t.test) for t in tasks),
+        "queries": sum(len(queries(t, cfg.leave_one_out)) for t in tasks),
+        **({"leave_one_out": {"skipped_single_pair_tasks": sorted(t.id for t in tasks if len(t.train) < 2)}}
+           if cfg.leave_one_out else {}),
         "augmentations": {
             "enabled": list(cfg.augment),
             "copies": cfg.copies,

@@ -22,6 +22,9 @@ def add_run_options(ap: argparse.ArgumentParser) -> None:
     """The options of ``run`` (one per field of :class:`evalkit.evaluator.EvalRequest`)."""
     ap.add_argument("--adapter", type=Path, help="LoRA adapter folder (its base model is read from it), or a folder "
                     "holding exactly one final adapter below it (an Axolotl output_dir)")
+    ap.add_argument("--adapter-per-task", type=Path, metavar="DIR",
+                    help="per-task adapters (test-time training): task T is predicted with DIR/T (an adapter or an "
+                         "output_dir holding one); tasks without one use --adapter, else the bare base")
     ap.add_argument("--base", help="base model folder or id; alone: score the base model without an adapter")
     ap.add_argument("--split", default="eval", help="train | eval | test | any arcprep source")
     ap.add_argument("--tasks", type=csv_list, help="only these task ids (comma list)")
@@ -67,7 +70,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def request_from_args(args: argparse.Namespace) -> EvalRequest:
-    return EvalRequest(split=args.split, adapter=args.adapter, base=args.base, tasks=args.tasks, limit=args.limit,
+    return EvalRequest(split=args.split, adapter=args.adapter, adapter_per_task=args.adapter_per_task, base=args.base,
+                       tasks=args.tasks, limit=args.limit,
                        augmentations=args.augmentations, select=args.select, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
                        stop_past_truth=args.stop_past_truth, device=args.device, dtype=args.dtype, out=args.out,
@@ -78,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.evaluator import evaluate_split
 
     summary, out = evaluate_split(request_from_args(args))
+    if summary is None:  # a shard of a sharded run: the main process prints the merged result
+        return 0
     print(json.dumps({k: summary.get(k) for k in SUMMARY_KEYS}, indent=2))
     print(f"report: {out / 'report.html'}")
     return 0

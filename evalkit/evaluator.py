@@ -20,6 +20,7 @@ class EvalRequest:
 
     split: str = "eval"
     adapter: Path | None = None
+    adapter_per_task: Path | None = None  # folder of TASK_ID/ adapters; ``adapter`` serves tasks without one
     base: str | None = None
     tasks: list[str] | None = None
     limit: int | None = None
@@ -55,19 +56,25 @@ class EvalRequest:
         return self.batch_size or (1 if device.startswith("cpu") else 8)
 
 
-def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any], Path]:
+def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     """Predict, vote and score every test output of ``request.split``; write predictions.json, summary.json,
-    per_task.jsonl and report.html to the output folder (resuming finished tasks). Returns (summary, folder)."""
+    per_task.jsonl and report.html to the output folder (resuming finished tasks). Returns (summary, folder).
+
+    Under ``accelerate launch --num_processes N`` the tasks are shared out (evalkit/shards.py) and only the main
+    process, which merges the shards and writes the files, gets the summary; the others get None."""
     from arccommon.precision import resolve_device
     from arcprep.encoding import max_answer_tokens
     from evalkit.hf_predictor import HFPredictor
-    from evalkit.model import find_adapter, load_model, resolve_base
+    from evalkit.model import TaskAdapters, find_adapter, load_model, resolve_base, task_adapters
     from evalkit.report import write_report
     from evalkit.run import EvalConfig, evaluate, select
     from evalkit.selection import SELECTIONS
+    from evalkit.shards import current_shard
     from recipes.record import prompt_settings
 
     device = resolve_device(request.device)
+    shard = current_shard(device)
+    device = shard.device or device  # each process of a multi-GPU launch on its own GPU
     views = request.views(device)
     mode = request.selection(views)
     if mode not in SELECTIONS:
@@ -76,18 +83,29 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any], Path]:
         raise UserError("--stop-past-truth changes which candidates compete when there are several views (a cut-off "
                         "wrong answer can no longer outvote a right one); use it with --augmentations 1 only")
     adapter = find_adapter(request.adapter) if request.adapter is not None else None
-    base = resolve_base(adapter, request.base)
+    per_task = request.adapter_per_task
+    # a per-task adapter's record gives base and prompt settings (every task's was trained the same way)
+    sample = next(iter(task_adapters(per_task).values())) if per_task is not None else None
+    base = resolve_base(adapter or sample, request.base)
     tasks = select(request.split, request.tasks, request.limit)
-    settings = prompt_settings(adapter)
+    settings = prompt_settings(sample or adapter)
     max_new = request.max_new_tokens or max_answer_tokens(settings.encoding)
     cfg = EvalConfig(request.split, str(adapter) if adapter else None, base, mode, views, request.seed, max_new,
-                     settings.encoding, settings.system_prompt, request.stop_past_truth)
+                     settings.encoding, settings.system_prompt, request.stop_past_truth, settings.prompt_format,
+                     str(per_task) if per_task else None)
     out = request.out_dir(base)
-    model, tokenizer = load_model(base, adapter, device, request.dtype)
+    switch = None
+    if per_task is not None:
+        model, tokenizer = load_model(base, None, device, request.dtype, tokenizer_from=sample)
+        adapters = TaskAdapters(model, per_task, adapter)
+        model, switch = adapters.model, adapters.use
+    else:
+        model, tokenizer = load_model(base, adapter, device, request.dtype)
     batch = request.batch(device)
     predictor = HFPredictor(model, tokenizer, batch, max_new)
     summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=max(4, batch), count=predictor.count,
                        max_prompt_tokens=request.max_prompt_tokens, progress=request.progress,
-                       scorer=predictor.loglik)
-    write_report(out, tasks)
+                       scorer=predictor.loglik, switch=switch, shard=shard)
+    if shard.is_main:
+        write_report(out, tasks)
     return summary, out

@@ -52,8 +52,10 @@ def resolve_base(adapter: Path | None, base: str | None) -> str:
     return chosen
 
 
-def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str = "auto") -> tuple[Any, Any]:
-    """(model in eval mode, tokenizer with left padding). The adapter's own tokenizer is preferred.
+def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str = "auto",
+               tokenizer_from: Path | None = None) -> tuple[Any, Any]:
+    """(model in eval mode, tokenizer with left padding). The adapter's own tokenizer is preferred (that of
+    ``tokenizer_from``, an adapter folder, when the adapters are attached later).
 
     ``dtype`` auto: :func:`arccommon.precision.decide_precision` decides for ``device`` and the line is printed.
     """
@@ -62,7 +64,8 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
 
     precision = decide_precision(device, dtype)
     print(precision.line())
-    tok_dir = adapter if adapter is not None and (adapter / "tokenizer_config.json").exists() else base
+    saved = adapter or tokenizer_from
+    tok_dir = saved if saved is not None and (saved / "tokenizer_config.json").exists() else base
     try:
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, precision.dtype))
@@ -77,3 +80,54 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
     if tokenizer.pad_token is None:
         raise UserError(f"{tok_dir}: tokenizer has no pad token")
     return model.to(device).eval(), tokenizer
+
+
+
+def task_adapters(folder: Path) -> dict[str, Path]:
+    """{task id: adapter} of a per-task folder ``folder/TASK_ID`` (an adapter, or an ``output_dir`` holding one)."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder of per-task adapters")
+    found = {p.name: find_adapter(p) for p in sorted(folder.iterdir()) if p.is_dir()}
+    if not found:
+        raise UserError(f"{folder}: holds no per-task adapter folders (expected {folder}/TASK_ID/)")
+    return found
+
+
+class TaskAdapters:
+    """One base model in memory and a LoRA adapter per task: ``folder/TASK_ID`` (an adapter, or an Axolotl
+    ``output_dir`` holding one). A task without its own adapter uses ``fallback`` (the adapter test-time training
+    started from), or the bare base without one. Adapters stay unmerged, so switching never alters the base."""
+
+    FALLBACK = "fallback"
+
+    def __init__(self, model: Any, folder: Path, fallback: Path | None):
+        from peft import PeftModel
+
+        self.found = task_adapters(folder)
+        self.has_fallback = fallback is not None
+        self.active = self.FALLBACK if fallback is not None else next(iter(self.found))
+        self.model = PeftModel.from_pretrained(model, fallback or self.found[self.active], adapter_name=self.active)
+        self.enabled = True
+        self.model.eval()
+
+    def use(self, task_id: str) -> str:
+        """Activate ``task_id``'s adapter (loading it and dropping the previous task's); returns its name, or
+        ``base`` when the task has none and there is no fallback."""
+        wanted = task_id if task_id in self.found else (self.FALLBACK if self.has_fallback else None)
+        if wanted is None:  # the bare base: adapters off, the last one kept loaded so the model keeps one
+            self.model.base_model.disable_adapter_layers()
+            self.enabled = False
+            return "base"
+        if not self.enabled:
+            self.model.base_model.enable_adapter_layers()
+            self.enabled = True
+        if wanted != self.active:
+            if wanted not in self.model.peft_config:
+                self.model.load_adapter(self.found[wanted], adapter_name=wanted)
+            previous, self.active = self.active, wanted
+            self.model.set_adapter(wanted)
+            if previous != self.FALLBACK:
+                self.model.delete_adapter(previous)
+            self.model.eval()
+        return wanted
+

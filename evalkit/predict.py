@@ -63,10 +63,11 @@ def work_items(task: Task, n_augmentations: int, seed: int, settings: PromptSett
             if count is not None and max_prompt_tokens is not None:
                 def length(k: int) -> int:
                     return count(chat_messages(train[:k], query, settings.encoding, settings.system_prompt,
-                                               with_answer=False))
+                                               False, settings.prompt_format))
                 fit = trim_to_budget(len(train), length, max_prompt_tokens)
                 kept = fit[0] if fit else 1
-            messages = chat_messages(train[:kept], query, settings.encoding, settings.system_prompt, with_answer=False)
+            messages = chat_messages(train[:kept], query, settings.encoding, settings.system_prompt, False,
+                                     settings.prompt_format)
             items.append(WorkItem(task.id, t, aug, messages, kept, limit))
     return items
 

@@ -76,14 +76,10 @@ def task_html(task: Task, rec: dict[str, Any]) -> str:
 
 
 def write_report(out: Path, tasks: list[Task]) -> Path:
-    """Write ``out``/report.html from ``out``/per_task.jsonl and summary.json."""
-    records = {}
-    for line in (out / "per_task.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-            records[rec["task_id"]] = rec
-        except (json.JSONDecodeError, KeyError):
-            continue
+    """Write ``out``/report.html from ``out``'s per-task results and summary.json."""
+    from evalkit.run import finished_tasks
+
+    records = finished_tasks(out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items())
     body = "".join(task_html(t, records[t.id]) for t in tasks if t.id in records)

@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text, read_json
@@ -17,6 +17,7 @@ from arcprep.tasks import Task
 from evalkit.predict import Predictor, Scorer, WorkItem, revert, work_items
 from evalkit.scoring import ATTEMPT_KEYS, summarize, task_record
 from evalkit.selection import SELECTIONS, Option, fill_attempts, options, rank
+from evalkit.shards import Shard
 from recipes.record import PromptSettings
 
 PER_TASK = "per_task.jsonl"
@@ -36,6 +37,8 @@ class EvalConfig:
     encoding: str = "plain"
     system_prompt: str = ""
     stop_past_truth: bool = False
+    prompt_format: str = "single"
+    adapter_per_task: str | None = None
 
 
 def select(split: str, tasks: list[str] | None, limit: int | None) -> list[Task]:
@@ -48,17 +51,21 @@ def select(split: str, tasks: list[str] | None, limit: int | None) -> list[Task]
     return loaded[:limit] if limit else loaded
 
 
-def _done(out: Path) -> dict[str, dict[str, Any]]:
-    path = out / PER_TASK
-    if not path.exists():
-        return {}
+def per_task_file(shard: Shard) -> str:
+    """Where a process appends its finished tasks: per_task.jsonl, or per_task.shard-R.jsonl when sharded."""
+    return PER_TASK if shard.count == 1 else f"per_task.shard-{shard.index}.jsonl"
+
+
+def finished_tasks(out: Path) -> dict[str, dict[str, Any]]:
+    """Finished tasks of every per-task file in ``out`` (one file, or one per shard of a sharded run)."""
     done = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-            done[rec["task_id"]] = rec
-        except (json.JSONDecodeError, KeyError):
-            continue  # a line cut by an interrupt: that task is redone
+    for path in sorted(out.glob("per_task*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+                done[rec["task_id"]] = rec
+            except (json.JSONDecodeError, KeyError):
+                continue  # a line cut by an interrupt: that task is redone
     return done
 
 
@@ -74,11 +81,16 @@ def _check_same_run(out: Path, cfg: EvalConfig) -> None:
 
 def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path, settings: PromptSettings,
              batch_tasks: int = 8, count=None, max_prompt_tokens: int | None = None,
-             progress: bool = True, scorer: Scorer | None = None) -> dict[str, Any]:
+             progress: bool = True, scorer: Scorer | None = None,
+             switch: Callable[[str], str] | None = None, shard: Shard | None = None) -> dict[str, Any] | None:
     """Predict every task not yet in ``out``/per_task.jsonl, append results per task, then write the summary.
 
+    With a ``shard`` of several (evalkit/shards.py) this process predicts its share only, into its own per-task
+    file; the main process then merges every shard's results and returns the summary (the others return None).
+
     With a ``scorer`` (teacher-forced log-likelihoods) both selections are computed from the same candidates and
-    ``cfg.select`` picks the attempts written; without one only ``vote`` can be computed.
+    ``cfg.select`` picks the attempts written; without one only ``vote`` can be computed. With ``switch`` (per-task
+    adapters) tasks are predicted one at a time, each after ``switch(task_id)`` made its own model active.
     """
     from tqdm import tqdm
 
@@ -87,14 +99,19 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
         raise UserError(f"--select {cfg.select}: needs a model to score candidates; choose from {', '.join(modes)}")
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, cfg)
-    done = _done(out)
-    todo = [t for t in tasks if t.id not in done]
+    shard = shard or Shard()
+    done = finished_tasks(out)
+    mine = shard.mine(tasks)
+    todo = [t for t in mine if t.id not in done]
     start, new_tokens, gen_seconds, select_seconds = time.perf_counter(), 0, 0.0, 0.0
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="tasks", unit="task",
-               disable=None if progress else True)
-    with open(out / PER_TASK, "a", encoding="utf-8") as handle:
-        for i in range(0, len(todo), batch_tasks):
-            window = todo[i:i + batch_tasks]
+    label = "tasks" if shard.count == 1 else f"tasks (shard {shard.index + 1}/{shard.count})"
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=label, unit="task",
+               disable=None if progress else True, position=shard.index)
+    with open(out / per_task_file(shard), "a", encoding="utf-8") as handle:
+        step = 1 if switch is not None else batch_tasks
+        for i in range(0, len(todo), step):
+            window = todo[i:i + step]
+            used = switch(window[0].id) if switch is not None else None
             items: list[WorkItem] = [w for t in window for w in work_items(
                 t, cfg.augmentations, cfg.seed, settings, count, max_prompt_tokens)]
             t0 = time.perf_counter()
@@ -113,18 +130,34 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
                 if scorer is not None:
                     _score_options(pools, views, scorer, settings.encoding)
                 rec = _task_result(task, cands, pools, modes, cfg.select)
+                if used is not None:
+                    rec["adapter"] = used
                 handle.write(json.dumps(rec) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
                 done[task.id] = rec
                 bar.update(1)
             select_seconds += time.perf_counter() - t0
-            scored = [done[t.id]["score_record"] for t in tasks if t.id in done and done[t.id]["score_record"]]
+            scored = [done[t.id]["score_record"] for t in mine if t.id in done and done[t.id]["score_record"]]
             bar.set_postfix(score=f"{summarize(scored)['score']:.3f}" if scored else "-",
                             tok_s=f"{new_tokens / max(gen_seconds, 1e-9):.1f}")
     bar.close()
+    timing = {"new_tokens": new_tokens, "generation_s": gen_seconds, "selection_s": select_seconds}
+    if shard.count > 1:  # the main process adds up every shard's work
+        atomic_write_text(out / f"timing.shard-{shard.index}.json", json.dumps(timing) + "\n")
+    shard.barrier()
+    if not shard.is_main:
+        return None
+    if shard.count > 1:
+        shares = [read_json(out / f"timing.shard-{i}.json") for i in range(shard.count)]
+        timing = {key: sum(share[key] for share in shares) for key in timing}
+        done = finished_tasks(out)
+    missing = [t.id for t in tasks if t.id not in done]
+    if missing:
+        raise UserError(f"{out}: no result for task(s) {', '.join(missing)} (a shard failed? run again to resume)")
     records = [done[t.id] for t in tasks]
-    return _write_outputs(cfg, records, out, new_tokens, gen_seconds, select_seconds, time.perf_counter() - start)
+    return _write_outputs(cfg, records, out, timing["new_tokens"], timing["generation_s"], timing["selection_s"],
+                          time.perf_counter() - start)
 
 
 def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) -> list[str | None]:
@@ -183,7 +216,9 @@ def _write_outputs(cfg: EvalConfig, records: list[dict[str, Any]], out: Path, ne
         "unparseable_candidates": sum(c["grid"] is None for c in cands) / len(cands) if cands else 0.0,
         "generated_tokens": new_tokens, "tokens_per_s": new_tokens / gen_s if gen_s else None,
         "generation_s": gen_s, "selection_s": select_s, "wall_s": wall_s, "model": cfg.base, "adapter": cfg.adapter,
+        "adapter_per_task": cfg.adapter_per_task,
         "split": cfg.split, "select": cfg.select, "augmentations": cfg.augmentations, "encoding": cfg.encoding,
+        "prompt_format": cfg.prompt_format,
         "selection": _selection_summary(records),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

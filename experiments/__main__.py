@@ -13,7 +13,8 @@ from pathlib import Path
 
 from arccommon.cli import csv_list, run_command
 from arccommon.paths import EMBEDDED_MODEL_DIR
-from experiments.plan import MATRIX
+from arcprep.prompt import PROMPT_FORMATS
+from experiments.plan import MATRIX, TTT_MODES
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,11 +27,17 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--steps", type=int, help="optimizer steps per training stage")
     ap.add_argument("--count-samples", type=int, help="count-priors chats for stage 1")
     ap.add_argument("--augmentations", type=int, help="views (predictions) per test input at evaluation")
+    ap.add_argument("--prompt-format", choices=PROMPT_FORMATS, help="prompt format of every ARC dataset")
+    ap.add_argument("--ttt-mode", choices=TTT_MODES, help="test-time training: one shared adapter or one per task")
+    ap.add_argument("--ttt-copies", type=int, help="augmented samples per held-out demonstration pair (TTT)")
+    ap.add_argument("--ttt-steps", type=int, help="optimizer steps per test-time-training adapter")
     ap.add_argument("--base-model", help=f"base model folder (default {EMBEDDED_MODEL_DIR})")
     ap.add_argument("--matrix", type=Path, default=MATRIX, help="experiment matrix (default: the packaged one)")
     ap.add_argument("--work", type=Path, help="work folder (default ROOT/experiments/work/SCALE)")
     ap.add_argument("--results", type=Path,
                     help="results Markdown, loss PNG beside it (default ROOT/experiments/results.md)")
+    ap.add_argument("--plan-only", action="store_true",
+                    help="build the datasets and print each run's tasks, samples, tokens and steps; train nothing")
     ap.add_argument("--root", type=Path, default=Path("."), help="repository root (recipes, models)")
     return ap
 
@@ -42,16 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         from experiments.plan import load_matrix, make_plan, make_scale
         from experiments.results import table, write_results
-        from experiments.runner import carry_out
+        from experiments.runner import carry_out, describe
 
         matrix = load_matrix(args.matrix)
         overrides = {"tasks": args.tasks, "copies": args.copies, "steps": args.steps,
                      "count_samples": args.count_samples, "augmentations": args.augmentations,
-                     "base_model": args.base_model}
+                     "prompt_format": args.prompt_format, "ttt_mode": args.ttt_mode, "ttt_copies": args.ttt_copies,
+                     "ttt_steps": args.ttt_steps, "base_model": args.base_model}
         scale = make_scale(matrix, args.scale, overrides)
         plan = make_plan(matrix, scale, args.runs)
         work = args.work or args.root / "experiments" / "work" / scale.name
         md = args.results or args.root / "experiments" / "results.md"
+        if args.plan_only:
+            print(describe(plan, work, args.root))
+            return 0
         results = carry_out(plan, work, args.root)
         command = "python -m experiments " + shlex.join(argv) if argv else "python -m experiments"
         write_results(plan, results, md, md.with_suffix(".png"), command)

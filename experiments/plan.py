@@ -17,8 +17,10 @@ from arcprep.tasks import Task
 
 MATRIX = Path(__file__).with_name("matrix.yml")
 SPLITS = ("train", "eval", "test")
-DATASETS = ("arc_train", "arc_eval", "arc_trainval", "count")
-RECIPE_ROLES = ("arc", "count", "count_then_arc")
+# ttt_SPLIT: leave-one-out samples from the demonstration pairs of the split's tasks (test outputs never read)
+DATASETS = ("arc_train", "arc_eval", "arc_trainval", "count", "ttt_eval", "ttt_test")
+RECIPE_ROLES = ("arc", "count", "count_then_arc", "ttt")
+TTT_MODES = ("shared", "per_task")
 
 
 @dataclass
@@ -31,9 +33,17 @@ class Scale:
     steps: int
     count_samples: int
     augmentations: int
+    prompt_format: str = "single"  # of every ARC dataset (arcprep/prompt.py)
+    ttt_mode: str = "shared"  # shared: one adapter for all tasks of a split; per_task: one adapter per task
+    ttt_copies: int = 8  # augmented samples per held-out demonstration pair
+    ttt_steps: int = 16  # optimizer steps per test-time-training adapter
+    epochs: float | None = None  # when set, every training run's steps = epochs over its data (steps ignored)
+    max_tokens: int = 2048  # token budget per sample
     base_model: str = str(EMBEDDED_MODEL_DIR)
+    tokenizer: str | None = None  # counts tokens for the budget (default: base_model's)
     seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys set for every training run
+    recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
 
 @dataclass
@@ -66,6 +76,8 @@ def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
     for name, spec in (matrix.get("scales") or {}).items():
         _check_keys(path, f"scales.{name}", spec, scale_keys)
     _check_keys(path, "recipes", matrix.get("recipes") or {}, set(RECIPE_ROLES))
+    for name, spec in (matrix.get("scales") or {}).items():
+        _check_keys(path, f"scales.{name}.recipes", spec.get("recipes") or {}, set(RECIPE_ROLES))
     runs = matrix.get("runs") or {}
     for name, spec in runs.items():
         where, spec = f"{path}: runs.{name}", spec or {}
@@ -100,7 +112,10 @@ def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> 
     if name not in scales:
         raise UserError(f"unknown scale {name!r}; known: {', '.join(scales)}")
     values = {**scales[name], **{k: v for k, v in overrides.items() if v is not None}}
-    return Scale(name=name, **values)
+    scale = Scale(name=name, **values)
+    if scale.ttt_mode not in TTT_MODES:
+        raise UserError(f"scale {name}: ttt_mode {scale.ttt_mode!r}; choose from {', '.join(TTT_MODES)}")
+    return scale
 
 
 def smallest(tasks: list[Task], n: int) -> list[Task]:
@@ -136,19 +151,33 @@ def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = Non
         for r in ordered:
             if not r.train:
                 r.evaluate = [split for split in r.evaluate if split in needed]
-    return Plan(scale, matrix.get("recipes") or {}, ordered, select_tasks(scale.tasks))
+    return Plan(scale, {**(matrix.get("recipes") or {}), **scale.recipes}, ordered, select_tasks(scale.tasks))
 
 
-def dataset_configs(plan: Plan, tokenizer: str) -> dict[str, BuildConfig | CountConfig]:
+def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, BuildConfig | CountConfig]:
     """The datasets the plan's runs train on, as arcprep configs (explicit task ids: the subsets above)."""
     s = plan.scale
+    tokenizer = tokenizer or s.tokenizer or s.base_model
     arc = dict(augment=["dihedral", "color", "swap", "shuffle"], copies=s.copies, seed=s.seed,
-               tokenizer=tokenizer, max_tokens=2048)
+               tokenizer=tokenizer, max_tokens=s.max_tokens, prompt_format=s.prompt_format)
+    ttt = {**arc, "copies": s.ttt_copies, "leave_one_out": True}
     configs: dict[str, BuildConfig | CountConfig] = {
         "arc_train": BuildConfig(source="train", tasks=plan.task_ids("train"), **arc),
         "arc_eval": BuildConfig(source="eval", tasks=plan.task_ids("eval"), **arc),
         "arc_trainval": BuildConfig(source="train+eval", tasks=plan.task_ids("train") + plan.task_ids("eval"), **arc),
-        "count": CountConfig(samples=s.count_samples, seed=s.seed, tokenizer=tokenizer, max_tokens=2048),
+        "count": CountConfig(samples=s.count_samples, seed=s.seed, tokenizer=tokenizer, max_tokens=s.max_tokens),
+        "ttt_eval": BuildConfig(source="eval", tasks=plan.task_ids("eval"), **ttt),
+        "ttt_test": BuildConfig(source="test", tasks=plan.task_ids("test"), **ttt),
     }
     used = {r.train for r in plan.runs if r.train}
     return {k: v for k, v in configs.items() if k in used}
+
+
+def training_steps(scale: Scale, recipe: dict[str, Any], samples: int, ttt: bool) -> int:
+    """Optimizer steps of one training: ``epochs`` over ``samples`` at the recipe's samples per step (micro batch
+    x accumulation, after the scale's overrides) when the scale sets epochs, else its fixed step count."""
+    if scale.epochs:
+        merged = {**recipe, **scale.overrides}
+        per_step = int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
+        return max(1, -(-int(scale.epochs * samples) // per_step))
+    return scale.ttt_steps if ttt else scale.steps

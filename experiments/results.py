@@ -16,6 +16,8 @@ QUESTIONS = [
     ("Q2 train -> eval", "train", "eval", "base", "eval"),
     ("Q2 eval -> train", "eval", "train", "base", "train"),
     ("Q3 train+eval -> test", "trainval", "test", "base", "test"),
+    ("Q2 train -> eval, then test-time training on eval", "ttt_eval", "eval", "train", "eval"),
+    ("Q3 train+eval -> test, then test-time training on test", "ttt_test", "test", "trainval", "test"),
     ("Q4 count priors, then train (on train)", "count_train", "train", "train", "train"),
     ("Q4 count priors, then train (on eval)", "count_train", "eval", "train", "eval"),
 ]
@@ -85,18 +87,44 @@ def answers(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Per test-time-training run: the tasks it gained and lost against the run it continued (same split, same
+    tasks: with a dozen tasks the mean hides swaps), and its wall time per task."""
+    lines = []
+    for run in plan.runs:
+        rec = (results.get(run.name) or {}).get("train") or {}
+        if not rec.get("ttt_mode") or run.after not in results:
+            continue
+        for split, mine in (results[run.name].get("task_scores") or {}).items():
+            before = (results[run.after].get("task_scores") or {}).get(split)
+            if before is None:
+                continue
+            gained = sorted(t for t, v in mine.items() if v > before.get(t, 0.0))
+            lost = sorted(t for t, v in mine.items() if v < before.get(t, 0.0))
+            n = len(mine) or 1
+            evaluation = results[run.name]["eval"][split].get("wall_s") or 0.0
+            lines.append(f"- {run.name} ({rec['ttt_mode']}) on {split}, against {run.after}: gained "
+                         f"{', '.join(gained) or 'none'}; lost {', '.join(lost) or 'none'}. Wall time per task: "
+                         f"{rec['wall_s'] / n:.0f} s training + {evaluation / n:.0f} s evaluation.")
+    return lines
+
+
 def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png: Path, command: str) -> None:
     """results.md and the loss PNG beside it."""
     s = plan.scale
+    schedule = (f"{s.epochs:g} epochs per training" if s.epochs else
+                f"{s.steps} steps per training stage, {s.ttt_steps} per test-time-training adapter")
     text = [f"# Experiment results — scale `{s.name}`", "",
             f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks (ARC-AGI-2 "
-            f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {s.steps} steps per "
-            f"training stage; {s.count_samples} count-priors chats; {s.augmentations} view(s) per test input at "
+            f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {schedule}; prompt "
+            f"format {s.prompt_format}; test-time training {s.ttt_mode} ({s.ttt_copies} samples per held-out "
+            f"demonstration pair); {s.count_samples} count-priors chats; {s.augmentations} view(s) per test input at "
             f"evaluation, 2 attempts chosen by evalkit's default selection; score = mean per-task fraction of test "
             f"outputs solved (tasks fully solved in brackets); shape = share of test outputs whose model answer has "
             f"the right shape; precision: {decide_precision('cpu').line().removeprefix('precision: ')} (CPU runs)."
             + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else ""),
             "", table(plan, results), "", "## The questions", "", *answers(results), "",
+            *(["## Test-time training, task by task", "", *ttt, ""] if (ttt := ttt_lines(plan, results)) else []),
             *(["## Selection: the same candidates, chosen by vote or by likelihood", "", selection, ""]
               if (selection := selection_table(plan, results)) else []),
             f"![training loss]({png.name})", ""]

@@ -2,7 +2,8 @@
 
 Layout under the work folder: ``data/NAME.jsonl`` (+ manifests), ``runs/RUN/adapter`` (Axolotl's output),
 ``runs/RUN/train.json`` (written when training finished: steps, tokens, wall time, losses),
-``runs/RUN/eval-SPLIT/`` (evalkit's output). A finished step is never redone; an interrupted training resumes
+``runs/RUN/eval-SPLIT/`` (evalkit's output); a per-task test-time-training run keeps one adapter per task in
+``runs/RUN/adapters/TASK/adapter``. A finished step is never redone; an interrupted training resumes
 from its last checkpoint (Axolotl's auto_resume_from_checkpoints) and an interrupted evaluation from its last task.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from arccommon.files import atomic_write_text, read_json
 from arcprep.spec import build_any, is_up_to_date
 from arcprep.writer import read_manifest
-from experiments.plan import Plan, Run, dataset_configs
+from experiments.plan import Plan, Run, dataset_configs, training_steps
 from recipes.check import load_recipe
 from recipes.launch import train
 
@@ -24,7 +26,7 @@ from recipes.launch import train
 def build_datasets(plan: Plan, work: Path) -> dict[str, Path]:
     """Build (or reuse, when up to date) every dataset the plan trains on."""
     paths = {}
-    for name, cfg in dataset_configs(plan, plan.scale.base_model).items():
+    for name, cfg in dataset_configs(plan).items():
         out = work / "data" / f"{name}.jsonl"
         if not is_up_to_date(cfg, out):
             manifest = build_any(cfg, out)
@@ -33,9 +35,16 @@ def build_datasets(plan: Plan, work: Path) -> dict[str, Path]:
     return paths
 
 
+def is_ttt(run: Run) -> bool:
+    """A test-time-training run: it trains on leave-one-out samples of the tasks it is scored on."""
+    return bool(run.train and run.train.startswith("ttt_"))
+
+
 def recipe_for(plan: Plan, run: Run) -> str:
     if run.train == "count":
         return plan.recipes["count"]
+    if is_ttt(run):
+        return plan.recipes["ttt"]
     return plan.recipes["count_then_arc" if run.after else "arc"]
 
 
@@ -43,17 +52,15 @@ def run_dir(work: Path, run: Run | str) -> Path:
     return work / "runs" / (run if isinstance(run, str) else run.name)
 
 
-def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path) -> dict[str, Any]:
-    """Train ``run`` (or load its record if finished) and return its train.json record."""
-    folder = run_dir(work, run)
-    record_path = folder / "train.json"
-    if record_path.exists():
-        return read_json(record_path)
-    recipe = root / recipe_for(plan, run)
+def per_task_ttt(plan: Plan, run: Run) -> bool:
+    return is_ttt(run) and plan.scale.ttt_mode == "per_task"
+
+
+def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
+                   root: Path) -> Path:
+    """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter (resumes from its checkpoints)."""
     dataset = {**load_recipe(recipe)["datasets"][0], "path": str(data.resolve())}
-    manifest = read_manifest(data) or {}
-    longest = (manifest.get("tokens") or {}).get("max", 1024)
-    steps = plan.scale.steps
+    longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
     overrides: dict[str, Any] = {
         **plan.scale.overrides,
         "base_model": str((root / plan.scale.base_model).resolve()) if (root / plan.scale.base_model).exists()
@@ -63,17 +70,65 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path) -> dict[
         "sequence_len": max(1024, -(-longest // 64) * 64), "max_steps": steps, "save_steps": steps,
         "seed": plan.scale.seed,
     }
-    if run.after:
-        overrides["lora_model_dir"] = str((run_dir(work, run.after) / "adapter").resolve())
-    print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {steps} steps", flush=True)
+    if start_from is not None:
+        overrides["lora_model_dir"] = str(start_from.resolve())
+    return train(recipe, overrides, root=root)
+
+
+def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path) -> dict[str, Any]:
+    """Train ``run`` (or load its record if finished) and return its train.json record."""
+    folder = run_dir(work, run)
+    record_path = folder / "train.json"
+    if record_path.exists():
+        return read_json(record_path)
+    recipe = root / recipe_for(plan, run)
+    manifest = read_manifest(data) or {}
+    steps = training_steps(plan.scale, load_recipe(recipe), manifest.get("samples", 0), is_ttt(run))
+    start_from = run_dir(work, run.after) / "adapter" if run.after else None
+    mode = f", {plan.scale.ttt_mode}" if is_ttt(run) else ""
+    print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {steps} steps{mode}", flush=True)
     start = time.perf_counter()
-    adapter = train(recipe, overrides, root=root)
-    wall = time.perf_counter() - start
+    if per_task_ttt(plan, run):
+        log = _train_per_task(plan, run, recipe, work, start_from, root)
+    else:
+        log = training_log(_train_adapter(plan, recipe, data, folder, steps, start_from, root))
     record = {"run": run.name, "recipe": str(recipe.relative_to(root)), "dataset": data.name,
               "after": run.after, "samples": manifest["samples"], "tasks": manifest.get("tasks"),
-              "wall_s": wall, **training_log(adapter)}
+              "ttt_mode": plan.scale.ttt_mode if is_ttt(run) else None, "wall_s": time.perf_counter() - start, **log}
     atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: Path | None,
+                    root: Path) -> dict[str, Any]:
+    """One adapter per task under runs/RUN/adapters/TASK, each trained on that task's own leave-one-out samples.
+    Tasks with one demonstration pair get none (evaluation uses the starting adapter for them). The loss curve
+    returned is the mean over tasks at each step."""
+    cfg = dataset_configs(plan)[run.train]
+    logs, walls = [], {}
+    for task_id in cfg.tasks or []:
+        task = next(t for split in plan.tasks.values() for t in split if t.id == task_id)
+        if len(task.train) < 2:
+            continue
+        folder = run_dir(work, run) / "adapters" / task_id
+        data = folder / "ttt.jsonl"
+        one = replace(cfg, tasks=[task_id])
+        if not is_up_to_date(one, data):
+            build_any(one, data, progress=False)
+        steps = training_steps(plan.scale, load_recipe(recipe), (read_manifest(data) or {})["samples"], True)
+        t0 = time.perf_counter()
+        print(f"[{run.name}] {task_id}: {steps} steps", flush=True)
+        logs.append(training_log(_train_adapter(plan, recipe, data, folder, steps, start_from, root)))
+        walls[task_id] = time.perf_counter() - t0
+    by_step: dict[int, list[float]] = {}
+    for log in logs:
+        for step, loss in log["losses"]:
+            by_step.setdefault(step, []).append(loss)
+    return {"steps": max((log["steps"] or 0 for log in logs), default=0),
+            "tokens_seen": sum(log["tokens_seen"] or 0 for log in logs),
+            "trainable_tokens_seen": sum(log["trainable_tokens_seen"] or 0 for log in logs),
+            "losses": [[step, sum(v) / len(v)] for step, v in sorted(by_step.items())],
+            "adapters": len(logs), "task_wall_s": walls}
 
 
 def training_log(adapter: Path) -> dict[str, Any]:
@@ -88,7 +143,8 @@ def training_log(adapter: Path) -> dict[str, Any]:
             "losses": [[e["step"], e["loss"]] for e in logs]}
 
 
-def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | None) -> dict[str, Any]:
+def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | None,
+                 per_task: Path | None = None) -> dict[str, Any]:
     """Score ``run`` on the plan's tasks of ``split`` with evalkit (resumable); returns summary.json."""
     from evalkit.evaluator import EvalRequest, evaluate_split
 
@@ -99,8 +155,46 @@ def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | N
     print(f"[{run.name}] evaluating on {split} ({len(plan.tasks[split])} tasks)", flush=True)
     request = EvalRequest(split=split, adapter=adapter, base=None if adapter else plan.scale.base_model,
                           tasks=plan.task_ids(split), augmentations=plan.scale.augmentations, seed=plan.scale.seed,
-                          out=out)
+                          out=out, adapter_per_task=per_task)
     return evaluate_split(request)[0]
+
+
+def describe(plan: Plan, work: Path, root: Path) -> str:
+    """The plan's size without training: per run its data (tasks, samples, tokens), steps and the tokens its
+    training processes, and per evaluation its prompts (tasks x test inputs x views). Builds the datasets."""
+    data = build_datasets(plan, work)
+    head = ["run", "recipe", "dataset", "tasks", "samples", "tokens", "steps", "samples/step", "tokens trained",
+            "evaluated on (tasks, prompts)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    total = 0
+
+    def prompts(split: str) -> int:
+        return sum(len(t.test) for t in plan.tasks[split]) * plan.scale.augmentations
+
+    for run in plan.runs:
+        evals = ", ".join(f"{s} ({len(plan.tasks[s])}, {prompts(s)})" for s in run.evaluate)
+        if not run.train:
+            lines.append(f"| {run.name} | (base model) | | | | | | | | {evals} |")
+            continue
+        recipe = root / recipe_for(plan, run)
+        manifest = read_manifest(data[run.train]) or {}
+        tokens = (manifest.get("tokens") or {}).get("total", 0)
+        samples = manifest.get("samples", 0)
+        steps = training_steps(plan.scale, load_recipe(recipe), samples, is_ttt(run))
+        merged = {**load_recipe(recipe), **plan.scale.overrides}
+        per_step = int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
+        trained = round(steps * per_step * tokens / max(samples, 1))
+        total += trained
+        lines.append(f"| {run.name} | {recipe_for(plan, run)} | {run.train} | {manifest.get('tasks') or ''} | "
+                     f"{samples:,} | {tokens:,} | {steps:,} | {per_step} | {trained:,} | {evals} |")
+    return "\n".join(lines + ["", f"tokens trained, all runs: {total:,} (steps x samples/step x mean sample tokens)"])
+
+
+def task_scores(eval_dir: Path) -> dict[str, float]:
+    """{task id: score} of one finished evaluation (its per-task files)."""
+    from evalkit.run import finished_tasks
+
+    return {tid: r["score_record"]["score"] for tid, r in finished_tasks(eval_dir).items() if r.get("score_record")}
 
 
 def carry_out(plan: Plan, work: Path, root: Path) -> dict[str, dict[str, Any]]:
@@ -109,7 +203,11 @@ def carry_out(plan: Plan, work: Path, root: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for run in plan.runs:
         record = train_run(plan, run, data[run.train], work, root) if run.train else None
-        adapter = run_dir(work, run) / "adapter" if run.train else None
+        adapter, per_task = run_dir(work, run) / "adapter" if run.train else None, None
+        if per_task_ttt(plan, run):  # each task its own adapter; a task without one uses the starting adapter
+            adapter = run_dir(work, run.after) / "adapter" if run.after else None
+            per_task = run_dir(work, run) / "adapters"
         results[run.name] = {"train": record, "eval": {
-            split: evaluate_run(plan, run, split, work, adapter) for split in run.evaluate}}
+            split: evaluate_run(plan, run, split, work, adapter, per_task) for split in run.evaluate},
+            "task_scores": {split: task_scores(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}}
     return results

@@ -10,4 +10,3 @@ from pathlib import Path
 
 RECIPES_DIR = Path(__file__).parent
 DEVICE_KEY = "train_device"  # where a recipe trains (cpu | cuda): read by check and launch, ignored by Axolotl
-CPU_PRECISION_ENV = "ARC_CPU_PRECISION"  # launch -> recipes.cpu_precision inside the Axolotl process

@@ -29,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from recipes.launch import parse_overrides, train
 
     out = train(args.recipe, parse_overrides(args.set or []), root=args.root, dry_run=args.dry_run,
-                mixed_precision=args.mixed_precision)
+                mixed_precision=args.mixed_precision, processes=args.num_processes)
     print(f"adapter: {out}")
     return 0
 
@@ -62,6 +62,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
                    help="train_device: cpu recipes only. auto: bf16 autocast on CPUs with avx512_bf16/AMX, "
                         "else fp32 (the decision and its reason are printed)")
+    p.add_argument("--num-processes", type=int, default=1, metavar="N",
+                   help="data-parallel processes (DDP through accelerate's launcher), one per GPU; the effective "
+                        "batch grows N times. GPU recipes only: Axolotl 0.19 cannot run DDP on a CPU")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("model", help="convert the embedded SmolLM2-135M-Instruct GGUF to a local model folder")

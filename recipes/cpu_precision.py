@@ -5,25 +5,23 @@ and Axolotl overwrites ``ACCELERATE_MIXED_PRECISION`` from its own ``bf16`` key,
 --mixed_precision bf16`` alone is silently ignored. Plugins may add training arguments, so this one sets
 ``use_cpu`` and, where :func:`arccommon.precision.decide_precision` picks bf16, ``bf16`` (accelerate's autocast;
 the weights stay fp32). CPU recipes list it under ``plugins``; ``python -m recipes train --mixed-precision``
-passes its choice in ``ARC_CPU_PRECISION`` (auto | bfloat16 | float32), a plain Axolotl launch decides ``auto``.
+passes its choice in ``ARC_CPU_PRECISION`` (bfloat16 | float32); without it the decision is ``auto``.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from axolotl.integrations.base import BasePlugin
 
 from arccommon.precision import decide_precision
-from recipes import CPU_PRECISION_ENV
 
 
 class CpuPrecisionPlugin(BasePlugin):
     """Adds ``use_cpu`` (and ``bf16`` when decided) to the Trainer's arguments; reports what the Trainer uses."""
 
     def get_training_args(self, cfg: Any) -> dict[str, Any]:
-        precision = decide_precision("cpu", os.environ.get(CPU_PRECISION_ENV, "auto"))
+        precision = decide_precision("cpu")  # auto, or what ARC_CPU_PRECISION says
         print(f"[cpu_precision] {precision.line()}", flush=True)
         return {"use_cpu": True, "bf16": precision.dtype == "bfloat16"}
 

@@ -19,8 +19,7 @@ import yaml
 
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text
-from arccommon.precision import decide_precision
-from recipes import CPU_PRECISION_ENV
+from arccommon.precision import CPU_PRECISION_ENV, decide_precision
 from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
 
@@ -41,18 +40,36 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def launch_command(recipe: Path, on_cpu: bool) -> list[str]:
-    """The accelerate command line that trains ``recipe`` (on the CPU in one process when ``on_cpu``)."""
-    device = ["--cpu", "--num_processes", "1"] if on_cpu else []
+# Axolotl 0.19 sets device_map {"": LOCAL_RANK} whenever WORLD_SIZE > 1 (axolotl/utils/config/__init__.py), so
+# each process loads its model onto accelerator LOCAL_RANK; without one, transformers stops ("Cannot access
+# accelerator device when none is available"). tests/test_recipes.py pins this.
+CPU_DDP_REFUSED = ("Axolotl 0.19 cannot train data-parallel on a CPU (it puts each process's model on accelerator "
+                   "LOCAL_RANK); use --num-processes 1 here, or a GPU recipe")
+
+
+def launch_command(recipe: Path, on_cpu: bool, processes: int = 1) -> list[str]:
+    """The accelerate command line that trains ``recipe``: one process (on the CPU when ``on_cpu``), or
+    ``processes`` data-parallel ones, one per GPU, through accelerate's multi-process launcher (torchrun)."""
+    if processes > 1:
+        device = ["--multi_gpu", "--num_processes", str(processes)]
+        if on_cpu:  # split the cores, not N x all of them
+            device += ["--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // processes))]
+    else:
+        device = ["--cpu", "--num_processes", "1"] if on_cpu else []
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
 
 
 def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
-          dry_run: bool = False, mixed_precision: str = "auto") -> Path:
+          dry_run: bool = False, mixed_precision: str = "auto", processes: int = 1) -> Path:
     """Check, then train ``recipe_path`` with Axolotl; returns the output folder (adapter + training record).
 
     ``mixed_precision`` (CPU recipes): auto (decided per machine) | no (fp32) | bf16 (accelerate's autocast).
+    ``processes`` > 1 trains data-parallel (DDP), one process per GPU (GPU recipes only: see CPU_DDP_REFUSED).
     """
+    if processes < 1:
+        raise UserError(f"--num-processes {processes}: must be at least 1")
+    if processes > 1 and is_cpu_recipe({**load_recipe(recipe_path), **(overrides or {})}):
+        raise UserError(f"{recipe_path}: --num-processes {processes}: {CPU_DDP_REFUSED}")
     overrides = overrides or {}
     problems = check_recipe(recipe_path, root=root, for_training=True, overrides=overrides)
     if problems:
@@ -70,8 +87,9 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
     if on_cpu:
         requested = MIXED_PRECISION[mixed_precision]
         print(decide_precision("cpu", requested).line(), file=sys.stderr)
-        env[CPU_PRECISION_ENV] = requested
-    cmd = launch_command(launched, on_cpu)
+        if requested != "auto":  # the plugin inside Axolotl reads it; auto leaves a user's setting in place
+            env[CPU_PRECISION_ENV] = requested
+    cmd = launch_command(launched, on_cpu, processes)
     print(" ".join(cmd[1:]), file=sys.stderr)
     if dry_run:
         return out_dir

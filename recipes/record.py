@@ -1,5 +1,6 @@
 """The training record: what ``python -m recipes train`` writes beside an adapter, and evalkit reads back to
-rebuild the exact prompts the adapter was trained on (encoding, system prompt, datasets' manifests)."""
+rebuild the exact prompts the adapter was trained on (encoding, prompt format, system prompt, datasets'
+manifests)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from arccommon.files import atomic_write_text, read_json
-from arcprep.prompt import SYSTEM_PROMPT
+from arcprep.prompt import SYSTEM_PROMPT, SYSTEM_PROMPTS
 from arcprep.writer import read_manifest
 
 TRAINING_RECORD = "arcprep_training.json"
-# What the record keeps of each dataset's manifest (encoding and system prompt rebuild the prompts).
-MANIFEST_FACTS = ("name", "encoding", "system_prompt", "prompt_version", "task_ids", "samples", "jsonl_sha256")
+# What the record keeps of each dataset's manifest (encoding, prompt format and system prompt rebuild the prompts).
+MANIFEST_FACTS = ("name", "encoding", "prompt_format", "system_prompt", "prompt_version", "task_ids", "samples",
+                  "jsonl_sha256")
 
 
 @dataclass
 class PromptSettings:
-    """How prompts are rendered: the grid encoding and the system prompt, and where they were read from."""
+    """How prompts are rendered: grid encoding, system prompt and prompt format, and where they were read from."""
 
     encoding: str = "plain"
     system_prompt: str = SYSTEM_PROMPT
     source: str = "defaults"
+    prompt_format: str = "single"
 
 
 def training_record(recipe_path: Path, recipe: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -43,7 +46,8 @@ def write_training_record(out_dir: Path, record: dict[str, Any]) -> Path:
 
 
 def prompt_settings(adapter: Path | None) -> PromptSettings:
-    """Encoding and system prompt recorded beside the adapter at training time (defaults for a bare base)."""
+    """Encoding, system prompt and prompt format recorded beside the adapter at training time (defaults for a bare
+    base; a dataset manifest from before prompt formats existed means ``single``)."""
     if adapter is None or not (adapter / TRAINING_RECORD).exists():
         return PromptSettings()
     record = read_json(adapter / TRAINING_RECORD)
@@ -51,4 +55,6 @@ def prompt_settings(adapter: Path | None) -> PromptSettings:
     if not datasets:
         return PromptSettings()
     last = datasets[-1]  # the last stage's data decides the prompt format
-    return PromptSettings(last["encoding"], last.get("system_prompt") or SYSTEM_PROMPT, str(adapter / TRAINING_RECORD))
+    prompt_format = last.get("prompt_format") or "single"
+    return PromptSettings(last["encoding"], last.get("system_prompt") or SYSTEM_PROMPTS[prompt_format],
+                          str(adapter / TRAINING_RECORD), prompt_format)

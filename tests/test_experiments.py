@@ -64,31 +64,67 @@ def test_matrix_mistakes_are_one_line_errors_naming_the_file(tmp_path, edit, exp
     assert res.returncode == 2 and f"{path}: not valid YAML" in res.stderr and "Traceback" not in res.stderr
 
 
+TINY = {"tasks": 2, "copies": 2, "steps": 2, "count_samples": 8, "augmentations": 1, "prompt_format": "multiturn",
+        "ttt_copies": 2, "ttt_steps": 2, "overrides": {"learning_rate": 0.005}}
+
+
 @pytest.mark.slow
 def test_matrix_runs_end_to_end_and_resumes(tmp_path) -> None:
     base = build_tiny("llama", tmp_path / "tiny_llama")
     matrix = load_matrix()
-    matrix["scales"] = {"tiny": {"tasks": 2, "copies": 2, "steps": 2, "count_samples": 8, "augmentations": 1,
-                                 "overrides": {"learning_rate": 0.005}}}
+    matrix["scales"] = {"tiny": TINY}
     (tmp_path / "matrix.yml").write_text(yaml.safe_dump(matrix))
     work, md = tmp_path / "work", tmp_path / "results.md"
     cmd = [sys.executable, "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"), "--scale", "tiny",
-           "--runs", "base,train,count_train", "--base-model", str(base), "--work", str(work), "--results", str(md),
-           "--root", str(ROOT)]
+           "--runs", "base,train,count_train,ttt_eval", "--base-model", str(base), "--work", str(work),
+           "--results", str(md), "--root", str(ROOT)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
-    for run in ("train", "count", "count_train"):
+    for run in ("train", "count", "count_train", "ttt_eval"):
         record = json.loads((work / "runs" / run / "train.json").read_text())
         assert record["steps"] == 2 and len(record["losses"]) == 2 and record["tokens_seen"] > 0
+    ttt = json.loads((work / "runs" / "ttt_eval" / "adapter" / TRAINING_RECORD).read_text())
+    assert ttt["config"]["lora_model_dir"].endswith("train/adapter") and ttt["datasets"][0]["name"] == "ttt_eval"
+    loo = [json.loads(line) for line in (work / "data" / "ttt_eval.jsonl").read_text().splitlines()]
+    assert loo and all("held_out" in r and "test_index" not in r for r in loo)
     stage2 = json.loads((work / "runs" / "count_train" / "adapter" / TRAINING_RECORD).read_text())
     assert stage2["config"]["lora_model_dir"].endswith("count/adapter")
-    for run, splits in {"base": ["train", "eval"], "train": ["train", "eval"], "count_train": ["train", "eval"]}.items():
+    for run, splits in {"base": ["train", "eval"], "train": ["train", "eval"], "count_train": ["train", "eval"],
+                        "ttt_eval": ["eval"]}.items():
         for split in splits:
             summary = json.loads((work / "runs" / run / f"eval-{split}" / "summary.json").read_text())
             assert summary["n_tasks"] == 2 and 0.0 <= summary["score"] <= 1.0
     text = md.read_text()
-    assert "| train | recipes/smollm2_cpu.yml |" in text and "| count_train | recipes/smollm2_cpu_count_then_arc.yml" in text
+    assert "| train | recipes/smollm2_cpu.yml |" in text
+    assert "| count_train | recipes/smollm2_cpu_count_then_arc.yml" in text
+    assert "| ttt_eval | recipes/smollm2_cpu_ttt.yml |" in text and "- ttt_eval (shared) on eval, against train" in text
     assert md.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0 and "training" not in again.stdout and "evaluating" not in again.stdout
     assert md.read_text() == text
+
+
+@pytest.mark.slow
+def test_per_task_ttt_trains_and_uses_one_adapter_per_task(tmp_path) -> None:
+    base = build_tiny("llama", tmp_path / "tiny_llama")
+    matrix = load_matrix()
+    matrix["scales"] = {"tiny": {**TINY, "ttt_mode": "per_task"}}
+    (tmp_path / "matrix.yml").write_text(yaml.safe_dump(matrix))
+    work = tmp_path / "work"
+    cmd = [sys.executable, "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"), "--scale", "tiny",
+           "--runs", "ttt_eval", "--base-model", str(base), "--work", str(work), "--results",
+           str(tmp_path / "results.md"), "--root", str(ROOT)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    plan = make_plan(matrix, make_scale(matrix, "tiny", {}), ["ttt_eval"])
+    with_pairs = [t.id for t in plan.tasks["eval"] if len(t.train) >= 2]
+    record = json.loads((work / "runs" / "ttt_eval" / "train.json").read_text())
+    assert record["ttt_mode"] == "per_task" and record["adapters"] == len(with_pairs) == 2
+    for task_id in with_pairs:
+        folder = work / "runs" / "ttt_eval" / "adapters" / task_id
+        samples = {json.loads(line)["task_id"] for line in (folder / "ttt.jsonl").read_text().splitlines()}
+        assert samples == {task_id}  # each adapter sees its own task only
+        assert (folder / "adapter" / "adapter_model.safetensors").exists()
+    rows = [json.loads(line) for line in
+            (work / "runs" / "ttt_eval" / "eval-eval" / "per_task.jsonl").read_text().splitlines()]
+    assert {r["task_id"]: r["adapter"] for r in rows} == {t: t for t in with_pairs}

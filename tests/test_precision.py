@@ -47,8 +47,8 @@ def test_cpu_launch_is_one_cpu_process():
 
 
 def test_the_plugin_turns_the_decision_into_trainer_arguments(cpuinfo, monkeypatch):
+    from arccommon.precision import CPU_PRECISION_ENV
     from recipes.cpu_precision import CpuPrecisionPlugin
-    from recipes.launch import CPU_PRECISION_ENV
 
     plugin = CpuPrecisionPlugin()
     cpuinfo("amx_bf16")
@@ -59,3 +59,14 @@ def test_the_plugin_turns_the_decision_into_trainer_arguments(cpuinfo, monkeypat
     cpuinfo("")
     monkeypatch.setenv(CPU_PRECISION_ENV, "auto")
     assert plugin.get_training_args({}) == {"use_cpu": True, "bf16": False}
+
+
+def test_the_environment_can_fix_what_auto_means_on_a_cpu(cpuinfo, monkeypatch):
+    cpuinfo("avx512_bf16")
+    monkeypatch.setenv(precision.CPU_PRECISION_ENV, "float32")
+    decided = precision.decide_precision("cpu")
+    assert decided.dtype == "float32" and "ARC_CPU_PRECISION=float32" in decided.line()
+    assert precision.decide_precision("cpu", "bfloat16").dtype == "bfloat16"  # an explicit request still wins
+    monkeypatch.setenv(precision.CPU_PRECISION_ENV, "fp8")
+    with pytest.raises(ValueError, match="ARC_CPU_PRECISION='fp8'"):
+        precision.decide_precision("cpu")

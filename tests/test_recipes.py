@@ -17,7 +17,7 @@ import yaml
 
 from arccommon.precision import decide_precision
 from arcprep.build import BuildConfig, build_dataset
-from recipes.check import check_recipe
+from recipes.check import check_recipe, load_recipe
 from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
@@ -139,6 +139,30 @@ def test_cpu_recipe_trains_tiny_llama(tmp_path, small_data):
     assert len(losses) == 16
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 1.0, losses  # the 4 samples: first pass vs last pass
     _assert_loads_with_peft(out, base)
+
+
+@pytest.mark.slow
+def test_axolotl_cannot_train_data_parallel_on_a_cpu(tmp_path, small_data):
+    """Pins the fact behind refusing --num-processes > 1 for CPU recipes: two gloo processes start (accelerate's
+    launcher), then Axolotl puts each model on accelerator LOCAL_RANK and transformers stops. If this test fails,
+    Axolotl learned CPU DDP: drop the refusal in recipes/launch.py."""
+    base = build_tiny("llama", tmp_path / "tiny_llama")
+    recipe = {**load_recipe(ROOT / "recipes" / "smollm2_cpu.yml"), "base_model": str(base),
+              "datasets": _dataset(small_data), "output_dir": str(tmp_path / "out"),
+              "dataset_prepared_path": str(tmp_path / "prepared"), "max_steps": 2}
+    recipe.pop("train_device")
+    path = tmp_path / "recipe.yml"
+    path.write_text(yaml.safe_dump(recipe))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_cpu_threads_per_process", "1", "-m", "axolotl.cli.train", str(path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode != 0 and "Cannot access accelerator device when none is available" in res.stderr, \
+        res.stderr[-3000:]
+    refused = subprocess.run([sys.executable, "-m", "recipes", "train", str(ROOT / "recipes" / "smollm2_cpu.yml"),
+                              "--num-processes", "2", "--dry-run"], capture_output=True, text=True, cwd=ROOT,
+                             timeout=120)
+    assert refused.returncode == 2 and "cannot train data-parallel on a CPU" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 @pytest.mark.slow

@@ -1,0 +1,45 @@
+"""Sharded evaluation: 1 and 2 CPU processes (accelerate launch, gloo) give byte-identical predictions and scores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.tiny_models import build_tiny
+
+
+def _evaluate(out, base, tasks, processes: int) -> subprocess.CompletedProcess:
+    launch = ([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+               "--num_cpu_threads_per_process", "1"] if processes > 1 else [sys.executable])
+    cmd = [*launch, "-m", "evalkit", "run", "--base", str(base), "--split", str(tasks), "--augmentations", "2",
+           "--device", "cpu", "--dtype", "float32", "--out", str(out), "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    return res
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_same_predictions_as_one(tmp_path, task_folder):
+    base = build_tiny("llama", tmp_path / "tiny")
+    one, two = tmp_path / "one", tmp_path / "two"
+    _evaluate(one, base, task_folder, 1)
+    res = _evaluate(two, base, task_folder, 2)
+    assert (one / "predictions.json").read_bytes() == (two / "predictions.json").read_bytes()
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (one, two))
+    for key in ("score", "output_accuracy", "pass_at_1", "shape_accuracy", "oracle_pass_at_n", "selection",
+                "generated_tokens", "n_tasks"):
+        assert a[key] == b[key], key
+    shards = sorted(p.name for p in two.glob("per_task*.jsonl"))
+    assert shards == ["per_task.shard-0.jsonl", "per_task.shard-1.jsonl"]
+    counts = [len(p.read_text().splitlines()) for p in sorted(two.glob("per_task*.jsonl"))]
+    assert counts == [3, 3]  # 6 tasks dealt out interleaved
+    assert res.stdout.count("report: ") == 1  # only the main process prints the merged summary
+    assert (two / "report.html").exists()
+    # resume: a finished sharded run redoes nothing, whatever the number of processes now
+    _evaluate(two, base, task_folder, 1)
+    assert (two / "predictions.json").read_bytes() == (one / "predictions.json").read_bytes()
+    assert json.loads((two / "summary.json").read_text())["generated_tokens"] == 0  # nothing was predicted again
