@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from arccommon.errors import UserError
 from arcprep.augment import DIHEDRAL, AugmentPolicy
 from arcprep.leakage import leaked_tasks
-from arcprep.prompt import PROMPT_FORMATS, PROMPT_VERSION, SYSTEM_PROMPTS, chat_messages
+from arcprep.prompt import PROMPT_VERSION, SYSTEM_PROMPTS, chat_messages, check_format
 from arcprep.sources import load_source
 from arcprep.tasks import Task
 from arcprep.tokens import ChatTokenCounter, check_budget, fit_to_budget
@@ -58,8 +58,10 @@ class BuildConfig:
 
     def check(self) -> None:
         self.policy.check()
-        if self.prompt_format not in PROMPT_FORMATS:
-            raise UserError(f"--prompt-format {self.prompt_format}: unknown; choose from {', '.join(PROMPT_FORMATS)}")
+        try:
+            check_format(self.prompt_format)
+        except ValueError as exc:
+            raise UserError(f"--prompt-format: {exc}") from None
         if self.copies < 1:
             raise UserError("--copies must be at least 1")
         check_budget(self.max_tokens, self.tokenizer)

@@ -84,8 +84,9 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
                         "wrong answer can no longer outvote a right one); use it with --augmentations 1 only")
     adapter = find_adapter(request.adapter) if request.adapter is not None else None
     per_task = request.adapter_per_task
+    found = task_adapters(per_task) if per_task is not None else {}
     # a per-task adapter's record gives base and prompt settings (every task's was trained the same way)
-    sample = next(iter(task_adapters(per_task).values())) if per_task is not None else None
+    sample = next(iter(found.values()), None)
     base = resolve_base(adapter or sample, request.base)
     tasks = select(request.split, request.tasks, request.limit)
     settings = prompt_settings(sample or adapter)
@@ -97,7 +98,7 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     switch = None
     if per_task is not None:
         model, tokenizer = load_model(base, None, device, request.dtype, tokenizer_from=sample)
-        adapters = TaskAdapters(model, per_task, adapter)
+        adapters = TaskAdapters(model, found, adapter)
         model, switch = adapters.model, adapters.use
     else:
         model, tokenizer = load_model(base, adapter, device, request.dtype)

@@ -82,7 +82,6 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
     return model.to(device).eval(), tokenizer
 
 
-
 def task_adapters(folder: Path) -> dict[str, Path]:
     """{task id: adapter} of a per-task folder ``folder/TASK_ID`` (an adapter, or an ``output_dir`` holding one)."""
     if not folder.is_dir():
@@ -100,10 +99,11 @@ class TaskAdapters:
 
     FALLBACK = "fallback"
 
-    def __init__(self, model: Any, folder: Path, fallback: Path | None):
+    def __init__(self, model: Any, found: dict[str, Path], fallback: Path | None):
+        """``found``: {task id: adapter}, as :func:`task_adapters` lists them."""
         from peft import PeftModel
 
-        self.found = task_adapters(folder)
+        self.found = found
         self.has_fallback = fallback is not None
         self.active = self.FALLBACK if fallback is not None else next(iter(self.found))
         self.model = PeftModel.from_pretrained(model, fallback or self.found[self.active], adapter_name=self.active)
@@ -130,4 +130,3 @@ class TaskAdapters:
                 self.model.delete_adapter(previous)
             self.model.eval()
         return wanted
-

@@ -9,6 +9,7 @@ from typing import Any
 
 from arccommon.files import atomic_write_text
 from arcprep.tasks import Task, grid_problem
+from evalkit.run import finished_tasks
 
 PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF",
            "#870C25"]
@@ -77,8 +78,6 @@ def task_html(task: Task, rec: dict[str, Any]) -> str:
 
 def write_report(out: Path, tasks: list[Task]) -> Path:
     """Write ``out``/report.html from ``out``'s per-task results and summary.json."""
-    from evalkit.run import finished_tasks
-
     records = finished_tasks(out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items())

@@ -173,11 +173,15 @@ def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, Build
     return {k: v for k, v in configs.items() if k in used}
 
 
+def samples_per_step(scale: Scale, recipe: dict[str, Any]) -> int:
+    """Samples per optimizer step of ``recipe`` under the scale's overrides: micro batch x accumulation."""
+    merged = {**recipe, **scale.overrides}
+    return int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
+
+
 def training_steps(scale: Scale, recipe: dict[str, Any], samples: int, ttt: bool) -> int:
-    """Optimizer steps of one training: ``epochs`` over ``samples`` at the recipe's samples per step (micro batch
-    x accumulation, after the scale's overrides) when the scale sets epochs, else its fixed step count."""
+    """Optimizer steps of one training: ``epochs`` over ``samples`` at :func:`samples_per_step` when the scale
+    sets epochs, else its fixed step count."""
     if scale.epochs:
-        merged = {**recipe, **scale.overrides}
-        per_step = int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
-        return max(1, -(-int(scale.epochs * samples) // per_step))
+        return max(1, -(-int(scale.epochs * samples) // samples_per_step(scale, recipe)))
     return scale.ttt_steps if ttt else scale.steps

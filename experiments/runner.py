@@ -18,7 +18,7 @@ from typing import Any
 from arccommon.files import atomic_write_text, read_json
 from arcprep.spec import build_any, is_up_to_date
 from arcprep.writer import read_manifest
-from experiments.plan import Plan, Run, dataset_configs, training_steps
+from experiments.plan import Plan, Run, dataset_configs, samples_per_step, training_steps
 from recipes.check import load_recipe
 from recipes.launch import train
 
@@ -104,22 +104,21 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
     """One adapter per task under runs/RUN/adapters/TASK, each trained on that task's own leave-one-out samples.
     Tasks with one demonstration pair get none (evaluation uses the starting adapter for them). The loss curve
     returned is the mean over tasks at each step."""
-    cfg = dataset_configs(plan)[run.train]
+    cfg, spec = dataset_configs(plan)[run.train], load_recipe(recipe)
     logs, walls = [], {}
-    for task_id in cfg.tasks or []:
-        task = next(t for split in plan.tasks.values() for t in split if t.id == task_id)
+    for task in plan.tasks[run.train.removeprefix("ttt_")]:  # ttt_SPLIT trains on SPLIT's tasks
         if len(task.train) < 2:
             continue
-        folder = run_dir(work, run) / "adapters" / task_id
+        folder = run_dir(work, run) / "adapters" / task.id
         data = folder / "ttt.jsonl"
-        one = replace(cfg, tasks=[task_id])
+        one = replace(cfg, tasks=[task.id])
         if not is_up_to_date(one, data):
             build_any(one, data, progress=False)
-        steps = training_steps(plan.scale, load_recipe(recipe), (read_manifest(data) or {})["samples"], True)
+        steps = training_steps(plan.scale, spec, (read_manifest(data) or {})["samples"], True)
         t0 = time.perf_counter()
-        print(f"[{run.name}] {task_id}: {steps} steps", flush=True)
+        print(f"[{run.name}] {task.id}: {steps} steps", flush=True)
         logs.append(training_log(_train_adapter(plan, recipe, data, folder, steps, start_from, root)))
-        walls[task_id] = time.perf_counter() - t0
+        walls[task.id] = time.perf_counter() - t0
     by_step: dict[int, list[float]] = {}
     for log in logs:
         for step, loss in log["losses"]:
@@ -176,13 +175,12 @@ def describe(plan: Plan, work: Path, root: Path) -> str:
         if not run.train:
             lines.append(f"| {run.name} | (base model) | | | | | | | | {evals} |")
             continue
-        recipe = root / recipe_for(plan, run)
+        recipe = load_recipe(root / recipe_for(plan, run))
         manifest = read_manifest(data[run.train]) or {}
         tokens = (manifest.get("tokens") or {}).get("total", 0)
         samples = manifest.get("samples", 0)
-        steps = training_steps(plan.scale, load_recipe(recipe), samples, is_ttt(run))
-        merged = {**load_recipe(recipe), **plan.scale.overrides}
-        per_step = int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
+        steps = training_steps(plan.scale, recipe, samples, is_ttt(run))
+        per_step = samples_per_step(plan.scale, recipe)
         trained = round(steps * per_step * tokens / max(samples, 1))
         total += trained
         lines.append(f"| {run.name} | {recipe_for(plan, run)} | {run.train} | {manifest.get('tasks') or ''} | "

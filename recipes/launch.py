@@ -52,8 +52,6 @@ def launch_command(recipe: Path, on_cpu: bool, processes: int = 1) -> list[str]:
     ``processes`` data-parallel ones, one per GPU, through accelerate's multi-process launcher (torchrun)."""
     if processes > 1:
         device = ["--multi_gpu", "--num_processes", str(processes)]
-        if on_cpu:  # split the cores, not N x all of them
-            device += ["--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // processes))]
     else:
         device = ["--cpu", "--num_processes", "1"] if on_cpu else []
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
@@ -66,11 +64,11 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
     ``mixed_precision`` (CPU recipes): auto (decided per machine) | no (fp32) | bf16 (accelerate's autocast).
     ``processes`` > 1 trains data-parallel (DDP), one process per GPU (GPU recipes only: see CPU_DDP_REFUSED).
     """
+    overrides = overrides or {}
     if processes < 1:
         raise UserError(f"--num-processes {processes}: must be at least 1")
-    if processes > 1 and is_cpu_recipe({**load_recipe(recipe_path), **(overrides or {})}):
+    if processes > 1 and is_cpu_recipe({**load_recipe(recipe_path), **overrides}):
         raise UserError(f"{recipe_path}: --num-processes {processes}: {CPU_DDP_REFUSED}")
-    overrides = overrides or {}
     problems = check_recipe(recipe_path, root=root, for_training=True, overrides=overrides)
     if problems:
         raise UserError("\n".join(f"{recipe_path}: {p}" for p in problems))

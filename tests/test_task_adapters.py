@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arccommon.errors import UserError
-from evalkit.model import TaskAdapters
+from evalkit.model import TaskAdapters, task_adapters
 from tests.tiny_models import build_tiny
 
 
@@ -48,13 +48,13 @@ def test_each_task_gets_its_own_adapter_and_the_rest_the_fallback(tmp_path):
     expected = {name: _logits(_merged(base, path), ids) for name, path in
                 {"task_a": a, "task_b": folder / "task_b" / "adapter", "fallback": fallback}.items()}
 
-    switch = TaskAdapters(AutoModelForCausalLM.from_pretrained(base).eval(), folder, fallback)
+    switch = TaskAdapters(AutoModelForCausalLM.from_pretrained(base).eval(), task_adapters(folder), fallback)
     for task, active in [("task_a", "task_a"), ("task_b", "task_b"), ("other", "fallback"), ("task_a", "task_a")]:
         assert switch.use(task) == active
         torch.testing.assert_close(_logits(switch.model, ids), expected[active], atol=1e-4, rtol=1e-4)
     assert set(switch.model.peft_config) == {"fallback", "task_a"}  # the previous task's adapter was dropped
 
-    bare = TaskAdapters(AutoModelForCausalLM.from_pretrained(base).eval(), folder, None)
+    bare = TaskAdapters(AutoModelForCausalLM.from_pretrained(base).eval(), task_adapters(folder), None)
     assert bare.use("other") == "base"
     torch.testing.assert_close(_logits(bare.model, ids), _logits(plain, ids))
     assert bare.use("task_b") == "task_b"
@@ -63,7 +63,7 @@ def test_each_task_gets_its_own_adapter_and_the_rest_the_fallback(tmp_path):
 
 def test_missing_or_empty_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match="no such folder of per-task adapters"):
-        TaskAdapters(None, tmp_path / "nope", None)
+        task_adapters(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no per-task adapter folders"):
-        TaskAdapters(None, tmp_path / "empty", None)
+        task_adapters(tmp_path / "empty")
