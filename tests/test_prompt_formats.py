@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import subprocess
 import sys
@@ -104,7 +103,10 @@ def test_axolotl_trains_on_every_output_in_multiturn_and_on_the_answer_in_single
             ids = tuple(tok(tok.apply_chat_template(messages, tokenize=False), add_special_tokens=False)["input_ids"])
             expected[ids] = [m["content"] + "<|im_end|>" for m in messages if m["role"] == "assistant"]
             formats[ids] = fmt
-    prepared = load_from_disk(glob.glob(str(tmp_path / "prepared" / "*/"))[0])
+    # Axolotl writes the tokenized dataset in a hashed folder beside a lock folder: take the one that is a dataset
+    saved = [p.parent for p in (tmp_path / "prepared").glob("*/dataset_info.json")]
+    assert len(saved) == 1, sorted(p.name for p in (tmp_path / "prepared").iterdir())
+    prepared = load_from_disk(str(saved[0]))
     assert len(prepared) == len(expected)
     seen = {"single": 0, "multiturn": 0}
     for row in prepared:
