@@ -1,29 +1,43 @@
-"""Sharded evaluation: under ``accelerate launch --num_processes N`` each process predicts every N-th task.
+"""The processes of one ``accelerate launch --num_processes N``: which share of the work is this process's, a
+barrier, and the environment for a training this process starts on its own.
 
-Tasks are dealt out interleaved (process r takes tasks r, r+N, r+2N, ...), so long and short tasks spread over the
-processes. Each process appends to its own ``per_task.shard-R.jsonl``; the main process waits for all, then merges
-every per-task file of the folder into the usual outputs. Launched without accelerate (or with one process) this is
-a no-op: one shard holding every task. Processes meet through torch.distributed (gloo on a CPU, NCCL on GPUs),
-which accelerate's PartialState sets up.
+Work is dealt out interleaved (process r takes items r, r+N, r+2N, ...), so long and short tasks spread over the
+processes. Launched without accelerate (or with one process) there is one shard holding everything and the barrier
+does nothing. Processes meet through a gloo process group (accelerate's PartialState), on GPUs too: a process only
+ever waits there, and waiting in gloo costs its GPU nothing, while an NCCL barrier would keep a kernel spinning on
+the GPU that a training started by another process is using.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from datetime import timedelta
+from typing import Callable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
+
+# A process may wait at a barrier for as long as another one trains (hours at the gpu scale); torch.distributed's
+# default of 30 minutes would end the run there. A process that fails ends the others through the launcher.
+BARRIER_TIMEOUT = timedelta(days=3)
+
+# What a launcher (torchrun, under accelerate launch) gives each process. A training started from inside such a
+# process must not inherit it, or its own accelerate launch would join the enclosing process group.
+LAUNCH_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+                    "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT",
+                    "TORCH_NCCL_ASYNC_ERROR_HANDLING", "OMP_NUM_THREADS")
+LAUNCH_PREFIXES = ("TORCHELASTIC_", "ACCELERATE_")
 
 
 @dataclass
 class Shard:
-    """This process's place among the evaluation processes."""
+    """This process's place among the processes of a launch."""
 
     index: int = 0
     count: int = 1
     device: str | None = None  # the process's own device when launched distributed
     barrier: Callable[[], None] = lambda: None
+    local_index: int = 0  # its place among the processes of its machine (its GPU)
 
     @property
     def is_main(self) -> bool:
@@ -33,14 +47,35 @@ class Shard:
         """This shard's share of ``items``: every ``count``-th, starting at ``index``."""
         return list(items[self.index::self.count])
 
+    def label(self) -> str:
+        """'' alone, else ' (process R/N)' for messages."""
+        return "" if self.count == 1 else f" (process {self.index + 1}/{self.count})"
+
+    def training_env(self, whole_machine: bool, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment for a training this process launches: without the enclosing launch's variables, with
+        every CPU core and GPU when ``whole_machine`` (the others wait meanwhile), else this process's share of the
+        cores and its own GPU only."""
+        env = dict(os.environ if env is None else env)
+        if self.count == 1:
+            return env
+        child = {k: v for k, v in env.items() if k not in LAUNCH_VARIABLES and not k.startswith(LAUNCH_PREFIXES)}
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        child["OMP_NUM_THREADS"] = str(cores if whole_machine else max(1, cores // self.count))
+        if not whole_machine and self.device and self.device.startswith("cuda"):
+            visible = env.get("CUDA_VISIBLE_DEVICES")
+            child["CUDA_VISIBLE_DEVICES"] = visible.split(",")[self.local_index] if visible else str(self.local_index)
+        return child
+
 
 def current_shard(device: str) -> Shard:
-    """The shard of this process: from the launcher's WORLD_SIZE / RANK, else the only shard."""
+    """The shard of this process: from the launcher's WORLD_SIZE / RANK, else the only shard. ``device`` is the
+    resolved evaluation device ('cpu' or 'cuda...'); a process of a multi-GPU launch gets its own GPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Shard()
     from accelerate import PartialState
 
-    state = PartialState(cpu=device.startswith("cpu"))
-    own = "cpu" if device.startswith("cpu") else str(state.device)
-    return Shard(state.process_index, state.num_processes, own, state.wait_for_everyone)
+    state = PartialState(cpu=True, timeout=BARRIER_TIMEOUT)  # gloo: see the module docstring
+    local = state.local_process_index
+    own = "cpu" if device.startswith("cpu") else f"cuda:{local}"
+    return Shard(state.process_index, state.num_processes, own, state.wait_for_everyone, local)

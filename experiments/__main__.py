@@ -1,12 +1,15 @@
 """``python -m experiments [--scale cpu] [--runs base,train] [--tasks N --steps S ...]``: the four questions.
 
 Builds the datasets, trains every run of experiments/matrix.yml with its recipe, evaluates it with evalkit, and
-writes the results table and loss curves. Re-running skips finished work and resumes the rest.
+writes the results table and loss curves. Re-running skips finished work and resumes the rest. Under
+``accelerate launch --multi_gpu --num_processes N -m experiments ...`` evaluations and per-task test-time training
+are shared out over the N processes (one per GPU, or CPU processes with gloo); each run's training uses every GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
     def run() -> int:
+        from arccommon.precision import resolve_device
+        from evalkit.shards import current_shard
         from experiments.plan import load_matrix, make_plan, make_scale
         from experiments.results import table, write_results
         from experiments.runner import carry_out, describe
@@ -61,9 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or args.root / "experiments" / "work" / scale.name
         md = args.results or args.root / "experiments" / "results.md"
         if args.plan_only:
-            print(describe(plan, work, args.root))
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(describe(plan, work, args.root))
             return 0
-        results = carry_out(plan, work, args.root)
+        shard = current_shard(resolve_device("auto"))
+        results = carry_out(plan, work, args.root, shard)
+        if not shard.is_main:
+            return 0
         command = "python -m experiments " + shlex.join(argv) if argv else "python -m experiments"
         write_results(plan, results, md, md.with_suffix(".png"), command)
         print(table(plan, results))

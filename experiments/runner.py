@@ -3,8 +3,14 @@
 Layout under the work folder: ``data/NAME.jsonl`` (+ manifests), ``runs/RUN/adapter`` (Axolotl's output),
 ``runs/RUN/train.json`` (written when training finished: steps, tokens, wall time, losses),
 ``runs/RUN/eval-SPLIT/`` (evalkit's output); a per-task test-time-training run keeps one adapter per task in
-``runs/RUN/adapters/TASK/adapter``. A finished step is never redone; an interrupted training resumes
-from its last checkpoint (Axolotl's auto_resume_from_checkpoints) and an interrupted evaluation from its last task.
+``runs/RUN/adapters/TASK/adapter`` (and ``train.json`` beside it when finished). A finished step is never
+redone; an interrupted training resumes from its last checkpoint (Axolotl's auto_resume_from_checkpoints) and an
+interrupted evaluation from its last task.
+
+Under ``accelerate launch --num_processes N`` (evalkit/shards.py) the first process builds the datasets and trains
+each run (on every GPU, or on the whole CPU) while the others wait; per-task adapters are trained and every
+evaluation is predicted shard by shard; the first process writes the records. All processes pass each step
+together, so each sees the same finished files.
 """
 
 from __future__ import annotations
@@ -18,17 +24,18 @@ from typing import Any
 from arccommon.files import atomic_write_text, read_json
 from arcprep.spec import build_any, is_up_to_date
 from arcprep.writer import read_manifest
+from evalkit.shards import Shard
 from experiments.plan import Plan, Run, dataset_configs, samples_per_step, training_steps
-from recipes.check import load_recipe
+from recipes.check import is_cpu_recipe, load_recipe
 from recipes.launch import train
 
 
-def build_datasets(plan: Plan, work: Path) -> dict[str, Path]:
-    """Build (or reuse, when up to date) every dataset the plan trains on."""
+def build_datasets(plan: Plan, work: Path, build: bool = True) -> dict[str, Path]:
+    """Build (or reuse, when up to date) every dataset the plan trains on; only their paths when not ``build``."""
     paths = {}
     for name, cfg in dataset_configs(plan).items():
         out = work / "data" / f"{name}.jsonl"
-        if not is_up_to_date(cfg, out):
+        if build and not is_up_to_date(cfg, out):
             manifest = build_any(cfg, out)
             print(f"built {out}: {manifest['samples']} samples", flush=True)
         paths[name] = out
@@ -57,7 +64,7 @@ def per_task_ttt(plan: Plan, run: Run) -> bool:
 
 
 def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
-                   root: Path) -> Path:
+                   root: Path, shard: Shard, whole_machine: bool) -> Path:
     """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter (resumes from its checkpoints)."""
     dataset = {**load_recipe(recipe)["datasets"][0], "path": str(data.resolve())}
     longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
@@ -72,11 +79,14 @@ def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: in
     }
     if start_from is not None:
         overrides["lora_model_dir"] = str(start_from.resolve())
-    return train(recipe, overrides, root=root)
+    # on every GPU when the whole machine is this training's; a CPU recipe trains in one process (CPU_DDP_REFUSED)
+    processes = shard.count if whole_machine and not is_cpu_recipe({**load_recipe(recipe), **overrides}) else 1
+    return train(recipe, overrides, root=root, processes=processes, env=shard.training_env(whole_machine))
 
 
-def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path) -> dict[str, Any]:
+def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path, shard: Shard | None = None) -> dict[str, Any]:
     """Train ``run`` (or load its record if finished) and return its train.json record."""
+    shard = shard or Shard()
     folder = run_dir(work, run)
     record_path = folder / "train.json"
     if record_path.exists():
@@ -86,39 +96,50 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path) -> dict[
     steps = training_steps(plan.scale, load_recipe(recipe), manifest.get("samples", 0), is_ttt(run))
     start_from = run_dir(work, run.after) / "adapter" if run.after else None
     mode = f", {plan.scale.ttt_mode}" if is_ttt(run) else ""
-    print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {steps} steps{mode}", flush=True)
+    if shard.is_main:
+        print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {steps} steps{mode}", flush=True)
     start = time.perf_counter()
     if per_task_ttt(plan, run):
-        log = _train_per_task(plan, run, recipe, work, start_from, root)
+        log = _train_per_task(plan, run, recipe, work, start_from, root, shard)
     else:
-        log = training_log(_train_adapter(plan, recipe, data, folder, steps, start_from, root))
+        if shard.is_main:
+            _train_adapter(plan, recipe, data, folder, steps, start_from, root, shard, whole_machine=True)
+        shard.barrier()
+        log = training_log(folder / "adapter")
     record = {"run": run.name, "recipe": str(recipe.relative_to(root)), "dataset": data.name,
               "after": run.after, "samples": manifest["samples"], "tasks": manifest.get("tasks"),
               "ttt_mode": plan.scale.ttt_mode if is_ttt(run) else None, "wall_s": time.perf_counter() - start, **log}
-    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+    if shard.is_main:
+        atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+    shard.barrier()
     return record
 
 
-def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: Path | None,
-                    root: Path) -> dict[str, Any]:
-    """One adapter per task under runs/RUN/adapters/TASK, each trained on that task's own leave-one-out samples.
-    Tasks with one demonstration pair get none (evaluation uses the starting adapter for them). The loss curve
-    returned is the mean over tasks at each step."""
+def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: Path | None, root: Path,
+                    shard: Shard) -> dict[str, Any]:
+    """One adapter per task under runs/RUN/adapters/TASK, each trained on that task's own leave-one-out samples,
+    each process its share of the tasks. Tasks with one demonstration pair get none (evaluation uses the starting
+    adapter for them). The loss curve returned is the mean over tasks at each step."""
     cfg, spec = dataset_configs(plan)[run.train], load_recipe(recipe)
-    logs, walls = [], {}
-    for task in plan.tasks[run.train.removeprefix("ttt_")]:  # ttt_SPLIT trains on SPLIT's tasks
-        if len(task.train) < 2:
+    tasks = [t for t in plan.tasks[run.train.removeprefix("ttt_")] if len(t.train) >= 2]  # ttt_SPLIT: SPLIT's
+    folders = {t.id: run_dir(work, run) / "adapters" / t.id for t in tasks}
+    for task in shard.mine(tasks):
+        folder = folders[task.id]
+        if (folder / "train.json").exists():
             continue
-        folder = run_dir(work, run) / "adapters" / task.id
         data = folder / "ttt.jsonl"
         one = replace(cfg, tasks=[task.id])
         if not is_up_to_date(one, data):
             build_any(one, data, progress=False)
         steps = training_steps(plan.scale, spec, (read_manifest(data) or {})["samples"], True)
         t0 = time.perf_counter()
-        print(f"[{run.name}] {task.id}: {steps} steps", flush=True)
-        logs.append(training_log(_train_adapter(plan, recipe, data, folder, steps, start_from, root)))
-        walls[task.id] = time.perf_counter() - t0
+        print(f"[{run.name}] {task.id}: {steps} steps{shard.label()}", flush=True)
+        adapter = _train_adapter(plan, recipe, data, folder, steps, start_from, root, shard, whole_machine=False)
+        done = {"task": task.id, "process": shard.index, "wall_s": time.perf_counter() - t0, **training_log(adapter)}
+        atomic_write_text(folder / "train.json", json.dumps(done, indent=2) + "\n")
+    shard.barrier()
+    logs = [read_json(folder / "train.json") for folder in folders.values()]
+    walls = {log["task"]: log["wall_s"] for log in logs}
     by_step: dict[int, list[float]] = {}
     for log in logs:
         for step, loss in log["losses"]:
@@ -143,19 +164,24 @@ def training_log(adapter: Path) -> dict[str, Any]:
 
 
 def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | None,
-                 per_task: Path | None = None) -> dict[str, Any]:
-    """Score ``run`` on the plan's tasks of ``split`` with evalkit (resumable); returns summary.json."""
+                 per_task: Path | None = None, shard: Shard | None = None) -> dict[str, Any] | None:
+    """Score ``run`` on the plan's tasks of ``split`` with evalkit (resumable, sharded under a launch); returns
+    summary.json (None in a process other than the first of a launch)."""
     from evalkit.evaluator import EvalRequest, evaluate_split
 
+    shard = shard or Shard()
     out = run_dir(work, run) / f"eval-{split}"
     summary = out / "summary.json"
     if summary.exists():
         return read_json(summary)
-    print(f"[{run.name}] evaluating on {split} ({len(plan.tasks[split])} tasks)", flush=True)
+    if shard.is_main:
+        print(f"[{run.name}] evaluating on {split} ({len(plan.tasks[split])} tasks)", flush=True)
     request = EvalRequest(split=split, adapter=adapter, base=None if adapter else plan.scale.base_model,
                           tasks=plan.task_ids(split), augmentations=plan.scale.augmentations, seed=plan.scale.seed,
                           out=out, adapter_per_task=per_task)
-    return evaluate_split(request)[0]
+    result = evaluate_split(request)[0]
+    shard.barrier()  # the first process has written the merged files
+    return result
 
 
 def describe(plan: Plan, work: Path, root: Path) -> str:
@@ -195,17 +221,20 @@ def task_scores(eval_dir: Path) -> dict[str, float]:
     return {tid: r["score_record"]["score"] for tid, r in finished_tasks(eval_dir).items() if r.get("score_record")}
 
 
-def carry_out(plan: Plan, work: Path, root: Path) -> dict[str, dict[str, Any]]:
-    """Every run of the plan, in order: {run: {"train": record | None, "eval": {split: summary}}}."""
-    data = build_datasets(plan, work)
+def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) -> dict[str, dict[str, Any]]:
+    """Every run of the plan, in order: {run: {"train": record | None, "eval": {split: summary}}}. With a
+    ``shard`` of several processes, the whole results reach the first process only."""
+    shard = shard or Shard()
+    data = build_datasets(plan, work, build=shard.is_main)
+    shard.barrier()
     results: dict[str, dict[str, Any]] = {}
     for run in plan.runs:
-        record = train_run(plan, run, data[run.train], work, root) if run.train else None
+        record = train_run(plan, run, data[run.train], work, root, shard) if run.train else None
         adapter, per_task = run_dir(work, run) / "adapter" if run.train else None, None
         if per_task_ttt(plan, run):  # each task its own adapter; a task without one uses the starting adapter
             adapter = run_dir(work, run.after) / "adapter" if run.after else None
             per_task = run_dir(work, run) / "adapters"
         results[run.name] = {"train": record, "eval": {
-            split: evaluate_run(plan, run, split, work, adapter, per_task) for split in run.evaluate},
+            split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate},
             "task_scores": {split: task_scores(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}}
     return results

@@ -10,10 +10,11 @@ GPU recipes keep their own ``bf16`` settings.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -47,22 +48,34 @@ CPU_DDP_REFUSED = ("Axolotl 0.19 cannot train data-parallel on a CPU (it puts ea
                    "LOCAL_RANK); use --num-processes 1 here, or a GPU recipe")
 
 
-def launch_command(recipe: Path, on_cpu: bool, processes: int = 1) -> list[str]:
+def free_port() -> int:
+    """A TCP port nobody listens on now: the rendezvous of a multi-process training, which must not take the
+    default port when it is started from inside a launch that already holds it (python -m experiments)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_command(recipe: Path, on_cpu: bool, processes: int = 1, port: int | None = None) -> list[str]:
     """The accelerate command line that trains ``recipe``: one process (on the CPU when ``on_cpu``), or
-    ``processes`` data-parallel ones, one per GPU, through accelerate's multi-process launcher (torchrun)."""
+    ``processes`` data-parallel ones, one per GPU, through accelerate's multi-process launcher (torchrun), meeting
+    at ``port`` when given."""
     if processes > 1:
         device = ["--multi_gpu", "--num_processes", str(processes)]
+        device += ["--main_process_port", str(port)] if port else []
     else:
         device = ["--cpu", "--num_processes", "1"] if on_cpu else []
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
 
 
 def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
-          dry_run: bool = False, mixed_precision: str = "auto", processes: int = 1) -> Path:
+          dry_run: bool = False, mixed_precision: str = "auto", processes: int = 1,
+          env: Mapping[str, str] | None = None) -> Path:
     """Check, then train ``recipe_path`` with Axolotl; returns the output folder (adapter + training record).
 
     ``mixed_precision`` (CPU recipes): auto (decided per machine) | no (fp32) | bf16 (accelerate's autocast).
     ``processes`` > 1 trains data-parallel (DDP), one process per GPU (GPU recipes only: see CPU_DDP_REFUSED).
+    ``env``: Axolotl's environment (default: this process's), e.g. one process's share of a machine.
     """
     overrides = overrides or {}
     if processes < 1:
@@ -80,14 +93,14 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
         launched = out_dir / "recipe.yml"
         atomic_write_text(launched, yaml.safe_dump(recipe, sort_keys=False))
     write_training_record(out_dir, training_record(recipe_path, recipe, root))
-    env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1"}
+    env = {**(os.environ if env is None else env), "AXOLOTL_DO_NOT_TRACK": "1"}
     on_cpu = is_cpu_recipe(recipe)
     if on_cpu:
         requested = MIXED_PRECISION[mixed_precision]
         print(decide_precision("cpu", requested).line(), file=sys.stderr)
         if requested != "auto":  # the plugin inside Axolotl reads it; auto leaves a user's setting in place
             env[CPU_PRECISION_ENV] = requested
-    cmd = launch_command(launched, on_cpu, processes)
+    cmd = launch_command(launched, on_cpu, processes, free_port() if processes > 1 else None)
     print(" ".join(cmd[1:]), file=sys.stderr)
     if dry_run:
         return out_dir

@@ -13,6 +13,7 @@ import yaml
 
 from arccommon.errors import UserError
 from arcprep.sources import load_source
+from evalkit.run import finished_tasks
 from experiments.plan import load_matrix, make_plan, make_scale, smallest
 from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
@@ -105,26 +106,35 @@ def test_matrix_runs_end_to_end_and_resumes(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_per_task_ttt_trains_and_uses_one_adapter_per_task(tmp_path) -> None:
+def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_path) -> None:
+    """Under accelerate launch with two CPU processes (gloo): the first trains `train` while the other waits, then
+    each trains its share of the per-task adapters and predicts its share of the tasks; one results file."""
     base = build_tiny("llama", tmp_path / "tiny_llama")
     matrix = load_matrix()
     matrix["scales"] = {"tiny": {**TINY, "ttt_mode": "per_task"}}
     (tmp_path / "matrix.yml").write_text(yaml.safe_dump(matrix))
-    work = tmp_path / "work"
-    cmd = [sys.executable, "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"), "--scale", "tiny",
-           "--runs", "ttt_eval", "--base-model", str(base), "--work", str(work), "--results",
-           str(tmp_path / "results.md"), "--root", str(ROOT)]
+    work, md = tmp_path / "work", tmp_path / "results.md"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_cpu_threads_per_process", "1", "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"),
+           "--scale", "tiny", "--runs", "ttt_eval", "--base-model", str(base), "--work", str(work), "--results",
+           str(md), "--root", str(ROOT)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    assert res.stdout.count("[train] training") == 1 and res.stdout.count("results: ") == 1
+    assert json.loads((work / "runs" / "train" / "train.json").read_text())["steps"] == 2
     plan = make_plan(matrix, make_scale(matrix, "tiny", {}), ["ttt_eval"])
     with_pairs = [t.id for t in plan.tasks["eval"] if len(t.train) >= 2]
     record = json.loads((work / "runs" / "ttt_eval" / "train.json").read_text())
     assert record["ttt_mode"] == "per_task" and record["adapters"] == len(with_pairs) == 2
+    trained_by = set()
     for task_id in with_pairs:
         folder = work / "runs" / "ttt_eval" / "adapters" / task_id
         samples = {json.loads(line)["task_id"] for line in (folder / "ttt.jsonl").read_text().splitlines()}
         assert samples == {task_id}  # each adapter sees its own task only
         assert (folder / "adapter" / "adapter_model.safetensors").exists()
-    rows = [json.loads(line) for line in
-            (work / "runs" / "ttt_eval" / "eval-eval" / "per_task.jsonl").read_text().splitlines()]
-    assert {r["task_id"]: r["adapter"] for r in rows} == {t: t for t in with_pairs}
+        trained_by.add(json.loads((folder / "train.json").read_text())["process"])
+    assert trained_by == {0, 1}  # one adapter each
+    out = work / "runs" / "ttt_eval" / "eval-eval"
+    assert sorted(p.name for p in out.glob("per_task*.jsonl")) == ["per_task.shard-0.jsonl", "per_task.shard-1.jsonl"]
+    assert {t: r["adapter"] for t, r in finished_tasks(out).items()} == {t: t for t in with_pairs}
+    assert "| ttt_eval | recipes/smollm2_cpu_ttt.yml |" in md.read_text()

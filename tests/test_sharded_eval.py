@@ -1,13 +1,16 @@
-"""Sharded evaluation: 1 and 2 CPU processes (accelerate launch, gloo) give byte-identical predictions and scores."""
+"""Sharded evaluation: 1 and 2 CPU processes (accelerate launch, gloo) give byte-identical predictions and scores;
+a training started from inside a launch does not inherit it."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from evalkit.shards import Shard
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
@@ -43,3 +46,18 @@ def test_two_processes_give_the_same_predictions_as_one(tmp_path, task_folder):
     _evaluate(two, base, task_folder, 1)
     assert (two / "predictions.json").read_bytes() == (one / "predictions.json").read_bytes()
     assert json.loads((two / "summary.json").read_text())["generated_tokens"] == 0  # nothing was predicted again
+
+
+def test_a_training_started_inside_a_launch_gets_its_own_environment():
+    env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_PORT": "29500", "TORCHELASTIC_RUN_ID": "x",
+           "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PATH": "/bin", "CUDA_VISIBLE_DEVICES": "4,6"}
+    gpu = Shard(index=1, count=2, device="cuda:1", local_index=1)
+    own, whole = gpu.training_env(False, env), gpu.training_env(True, env)
+    for child in (own, whole):
+        assert child["PATH"] == "/bin"
+        assert not {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT", "TORCHELASTIC_RUN_ID",
+                    "ACCELERATE_USE_CPU"} & set(child)
+    assert own["CUDA_VISIBLE_DEVICES"] == "6" and whole["CUDA_VISIBLE_DEVICES"] == "4,6"
+    cores = len(os.sched_getaffinity(0))
+    assert whole["OMP_NUM_THREADS"] == str(cores) and own["OMP_NUM_THREADS"] == str(max(1, cores // 2))
+    assert Shard().training_env(False, env) == env  # not launched: nothing to take away
