@@ -68,6 +68,7 @@ bench: data  ## print the benchmark figures
 	$(PY) bench/selection.py
 	$(PY) bench/prompt_formats.py
 	$(PY) bench/sharded_eval.py
+	$(PY) bench/sharded_ttt.py
 
 clean:  ## remove built datasets and outputs (keeps the venv and the model)
 	rm -rf data/*.jsonl data/*.manifest.json out runs experiments/work
