@@ -37,7 +37,6 @@ class Shard:
     count: int = 1
     device: str | None = None  # the process's own device when launched distributed
     barrier: Callable[[], None] = lambda: None
-    local_index: int = 0  # its place among the processes of its machine (its GPU)
 
     @property
     def is_main(self) -> bool:
@@ -61,21 +60,24 @@ class Shard:
         child = {k: v for k, v in env.items() if k not in LAUNCH_VARIABLES and not k.startswith(LAUNCH_PREFIXES)}
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         child["OMP_NUM_THREADS"] = str(cores if whole_machine else max(1, cores // self.count))
-        if not whole_machine and self.device and self.device.startswith("cuda"):
+        if not whole_machine and self.device and self.device.startswith("cuda:"):
+            gpu = int(self.device.split(":")[1])  # an index among the visible GPUs
             visible = env.get("CUDA_VISIBLE_DEVICES")
-            child["CUDA_VISIBLE_DEVICES"] = visible.split(",")[self.local_index] if visible else str(self.local_index)
+            child["CUDA_VISIBLE_DEVICES"] = visible.split(",")[gpu] if visible else str(gpu)
         return child
 
 
 def current_shard(device: str) -> Shard:
     """The shard of this process: from the launcher's WORLD_SIZE / RANK, else the only shard. ``device`` is the
-    resolved evaluation device ('cpu' or 'cuda...'); a process of a multi-GPU launch gets its own GPU."""
+    resolved evaluation device ('cpu' or 'cuda...'); a process of a multi-GPU launch gets its own GPU (processes
+    share GPUs round-robin when there are more processes than GPUs)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Shard()
+    import torch
     from accelerate import PartialState
 
     state = PartialState(cpu=True, timeout=BARRIER_TIMEOUT)  # gloo: see the module docstring
-    local = state.local_process_index
-    own = "cpu" if device.startswith("cpu") else f"cuda:{local}"
-    return Shard(state.process_index, state.num_processes, own, state.wait_for_everyone, local)
+    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    own = f"cuda:{state.local_process_index % gpus}" if gpus else "cpu"
+    return Shard(state.process_index, state.num_processes, own, state.wait_for_everyone)

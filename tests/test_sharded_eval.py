@@ -51,7 +51,7 @@ def test_two_processes_give_the_same_predictions_as_one(tmp_path, task_folder):
 def test_a_training_started_inside_a_launch_gets_its_own_environment():
     env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_PORT": "29500", "TORCHELASTIC_RUN_ID": "x",
            "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PATH": "/bin", "CUDA_VISIBLE_DEVICES": "4,6"}
-    gpu = Shard(index=1, count=2, device="cuda:1", local_index=1)
+    gpu = Shard(index=1, count=2, device="cuda:1")
     own, whole = gpu.training_env(False, env), gpu.training_env(True, env)
     for child in (own, whole):
         assert child["PATH"] == "/bin"
