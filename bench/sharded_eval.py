@@ -37,6 +37,7 @@ def run(label: str, launch: list[str], threads: int | None, args: list[str], out
 def main() -> None:
     from arccommon.paths import EMBEDDED_MODEL_DIR
     from arcprep.sources import load_source
+    from evalkit.shards import cpu_launch
     from experiments.plan import smallest
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,8 +51,7 @@ def main() -> None:
              else ["--base", str(ROOT / EMBEDDED_MODEL_DIR)])
     common = [*model, "--split", args.split, "--tasks", ",".join(tasks), "--augmentations", str(args.views),
               "--device", "cpu"]
-    two = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_cpu_threads_per_process", "1"]
+    two = cpu_launch(2)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [run("1 process, 1 thread", [sys.executable], 1, common, Path(tmp) / "a"),
                 run(f"1 process, {os.cpu_count()} threads", [sys.executable], None, common, Path(tmp) / "b"),

@@ -37,6 +37,8 @@ def run(label: str, launch: list[str], args: list[str], work: Path, start: Path)
 
 
 def main() -> None:
+    from evalkit.shards import cpu_launch
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--from", dest="start", type=Path, default=ROOT / "experiments/work/demo",
                     help="a demo work folder whose runs/train is finished")
@@ -48,8 +50,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "experiments", "--scale", "demo", "--runs", "train", "--work",
                         str(args.start), "--results", str(args.start / "results.md")], cwd=ROOT, check=True)
     common = ["--scale", "demo", "--runs", "ttt_eval", "--ttt-mode", "per_task", "--tasks", str(args.tasks)]
-    two = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_cpu_threads_per_process", "1"]
+    two = cpu_launch(2)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [run(f"1 process, {os.cpu_count()} threads", [sys.executable], common, Path(tmp) / "a", start),
                 run("2 processes, 1 thread each", two, common, Path(tmp) / "b", start)]

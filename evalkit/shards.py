@@ -11,6 +11,7 @@ the GPU that a training started by another process is using.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Mapping, Sequence, TypeVar
@@ -65,6 +66,13 @@ class Shard:
             visible = env.get("CUDA_VISIBLE_DEVICES")
             child["CUDA_VISIBLE_DEVICES"] = visible.split(",")[gpu] if visible else str(gpu)
         return child
+
+
+def cpu_launch(processes: int, threads: int = 1) -> list[str]:
+    """The command prefix (before ``-m MODULE``) that starts ``processes`` CPU processes meeting over gloo, with
+    ``threads`` threads each, through accelerate's multi-process launcher."""
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_cpu_threads_per_process", str(threads)]
 
 
 def current_shard(device: str) -> Shard:

@@ -9,7 +9,6 @@ are shared out over the N processes (one per GPU, or CPU processes with gloo); e
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -65,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(matrix, scale, args.runs)
         work = args.work or args.root / "experiments" / "work" / scale.name
         md = args.results or args.root / "experiments" / "results.md"
+        shard = current_shard(resolve_device("auto"))
         if args.plan_only:
-            if int(os.environ.get("RANK", "0")) == 0:
+            if shard.is_main:
                 print(describe(plan, work, args.root))
             return 0
-        shard = current_shard(resolve_device("auto"))
         results = carry_out(plan, work, args.root, shard)
         if not shard.is_main:
             return 0

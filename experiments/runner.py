@@ -66,7 +66,8 @@ def per_task_ttt(plan: Plan, run: Run) -> bool:
 def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
                    root: Path, shard: Shard, whole_machine: bool) -> Path:
     """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter (resumes from its checkpoints)."""
-    dataset = {**load_recipe(recipe)["datasets"][0], "path": str(data.resolve())}
+    spec = load_recipe(recipe)
+    dataset = {**spec["datasets"][0], "path": str(data.resolve())}
     longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
     overrides: dict[str, Any] = {
         **plan.scale.overrides,
@@ -80,7 +81,7 @@ def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: in
     if start_from is not None:
         overrides["lora_model_dir"] = str(start_from.resolve())
     # on every GPU when the whole machine is this training's; a CPU recipe trains in one process (CPU_DDP_REFUSED)
-    processes = shard.count if whole_machine and not is_cpu_recipe({**load_recipe(recipe), **overrides}) else 1
+    processes = shard.count if whole_machine and not is_cpu_recipe({**spec, **overrides}) else 1
     return train(recipe, overrides, root=root, processes=processes, env=shard.training_env(whole_machine))
 
 

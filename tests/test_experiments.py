@@ -14,6 +14,7 @@ import yaml
 from arccommon.errors import UserError
 from arcprep.sources import load_source
 from evalkit.run import finished_tasks
+from evalkit.shards import cpu_launch
 from experiments.plan import load_matrix, make_plan, make_scale, smallest
 from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
@@ -114,8 +115,7 @@ def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_
     matrix["scales"] = {"tiny": {**TINY, "ttt_mode": "per_task"}}
     (tmp_path / "matrix.yml").write_text(yaml.safe_dump(matrix))
     work, md = tmp_path / "work", tmp_path / "results.md"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_cpu_threads_per_process", "1", "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"),
+    cmd = [*cpu_launch(2), "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"),
            "--scale", "tiny", "--runs", "ttt_eval", "--base-model", str(base), "--work", str(work), "--results",
            str(md), "--root", str(ROOT)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1200)

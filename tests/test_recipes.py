@@ -17,6 +17,7 @@ import yaml
 
 from arccommon.precision import decide_precision
 from arcprep.build import BuildConfig, build_dataset
+from evalkit.shards import cpu_launch
 from recipes.check import check_recipe, load_recipe
 from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
@@ -153,8 +154,7 @@ def test_axolotl_cannot_train_data_parallel_on_a_cpu(tmp_path, small_data):
     recipe.pop("train_device")
     path = tmp_path / "recipe.yml"
     path.write_text(yaml.safe_dump(recipe))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_cpu_threads_per_process", "1", "-m", "axolotl.cli.train", str(path)]
+    cmd = [*cpu_launch(2), "-m", "axolotl.cli.train", str(path)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode != 0 and "Cannot access accelerator device when none is available" in res.stderr, \
         res.stderr[-3000:]

@@ -10,14 +10,13 @@ import sys
 
 import pytest
 
-from evalkit.shards import Shard
+from evalkit.shards import Shard, cpu_launch
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
 
 def _evaluate(out, base, tasks, processes: int) -> subprocess.CompletedProcess:
-    launch = ([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_cpu_threads_per_process", "1"] if processes > 1 else [sys.executable])
+    launch = cpu_launch(processes) if processes > 1 else [sys.executable]
     cmd = [*launch, "-m", "evalkit", "run", "--base", str(base), "--split", str(tasks), "--augmentations", "2",
            "--device", "cpu", "--dtype", "float32", "--out", str(out), "--quiet"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
