@@ -48,8 +48,9 @@ train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_c
 	$(PY) -m recipes train $(RECIPE)
 
 # Processes for the experiments (accelerate launch): each run trains in the first one, on every core, while
-# evaluations and per-task test-time training are shared out. Two single-thread processes evaluate 1.3-1.6x faster
-# than one process on a 2-core CPU (bench/sharded_eval.py, bench/sharded_ttt.py). PROCS=1 runs one plain process.
+# evaluations and per-task test-time training are shared out. On a 2-core CPU two single-thread processes ran the
+# demo's evaluations 1.41x and per-task TTT 1.41x faster than one process (README; bench/sharded_ttt.py).
+# PROCS=1 runs one plain process.
 CORES    := $(shell nproc 2>/dev/null || echo 1)
 PROCS    ?= $(if $(filter 1,$(CORES)),1,2)
 EXPERIMENTS := $(if $(filter 1,$(PROCS)),$(PY),$(PY) -m accelerate.commands.launch --multi_gpu --num_machines 1 \
