@@ -16,7 +16,7 @@ from pathlib import Path
 from arccommon.cli import csv_list, run_command
 from arccommon.paths import EMBEDDED_MODEL_DIR
 from arcprep.prompt import PROMPT_FORMATS
-from experiments.plan import MATRIX, TTT_MODES
+from experiments.plan import MATRIX, TTT_MODES, TTT_PROCESSES
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,7 +32,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--prompt-format", choices=PROMPT_FORMATS, help="prompt format of every ARC dataset")
     ap.add_argument("--ttt-mode", choices=TTT_MODES, help="test-time training: one shared adapter or one per task")
     ap.add_argument("--ttt-copies", type=int, help="augmented samples per held-out demonstration pair (TTT)")
-    ap.add_argument("--ttt-steps", type=int, help="optimizer steps per test-time-training adapter")
+    ap.add_argument("--ttt-steps", type=int, help="fixed optimizer steps per TTT adapter (instead of epochs)")
+    ap.add_argument("--ttt-epochs", type=float, help="passes of each test-time training over its own samples")
+    ap.add_argument("--ttt-process", choices=TTT_PROCESSES,
+                    help="per-task TTT: one Python process for all of a shard's tasks (one), or a launch per task")
     ap.add_argument("--base-model", help=f"base model folder (default {EMBEDDED_MODEL_DIR})")
     ap.add_argument("--matrix", type=Path, default=MATRIX, help="experiment matrix (default: the packaged one)")
     ap.add_argument("--work", type=Path, help="work folder (default ROOT/experiments/work/SCALE)")
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"tasks": args.tasks, "copies": args.copies, "steps": args.steps,
                      "count_samples": args.count_samples, "augmentations": args.augmentations,
                      "prompt_format": args.prompt_format, "ttt_mode": args.ttt_mode, "ttt_copies": args.ttt_copies,
-                     "ttt_steps": args.ttt_steps, "base_model": args.base_model}
+                     "ttt_epochs": args.ttt_epochs, "ttt_steps": args.ttt_steps, "ttt_process": args.ttt_process,
+                     "base_model": args.base_model}
         scale = make_scale(matrix, args.scale, overrides)
         plan = make_plan(matrix, scale, args.runs)
         work = args.work or args.root / "experiments" / "work" / scale.name

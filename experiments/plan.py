@@ -21,6 +21,7 @@ SPLITS = ("train", "eval", "test")
 DATASETS = ("arc_train", "arc_eval", "arc_trainval", "count", "ttt_eval", "ttt_test")
 RECIPE_ROLES = ("arc", "count", "count_then_arc", "ttt")
 TTT_MODES = ("shared", "per_task")
+TTT_PROCESSES = ("one", "per_task")
 
 
 @dataclass
@@ -36,7 +37,9 @@ class Scale:
     prompt_format: str = "single"  # of every ARC dataset (arcprep/prompt.py)
     ttt_mode: str = "shared"  # shared: one adapter for all tasks of a split; per_task: one adapter per task
     ttt_copies: int = 8  # augmented samples per held-out demonstration pair
-    ttt_steps: int = 16  # optimizer steps per test-time-training adapter
+    ttt_epochs: float = 1.0  # passes of each test-time training over its own samples (per task, or all tasks')
+    ttt_steps: int | None = None  # when set, a fixed number of optimizer steps per TTT adapter instead of epochs
+    ttt_process: str = "one"  # per-task TTT: one Python process per shard for all its tasks, or a launch per task
     epochs: float | None = None  # when set, every training run's steps = epochs over its data (steps ignored)
     max_tokens: int = 2048  # token budget per sample
     base_model: str = str(EMBEDDED_MODEL_DIR)
@@ -115,6 +118,10 @@ def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> 
     scale = Scale(name=name, **values)
     if scale.ttt_mode not in TTT_MODES:
         raise UserError(f"scale {name}: ttt_mode {scale.ttt_mode!r}; choose from {', '.join(TTT_MODES)}")
+    if scale.ttt_process not in TTT_PROCESSES:
+        raise UserError(f"scale {name}: ttt_process {scale.ttt_process!r}; choose from {', '.join(TTT_PROCESSES)}")
+    if scale.ttt_epochs <= 0:
+        raise UserError(f"scale {name}: ttt_epochs {scale.ttt_epochs}: must be positive")
     return scale
 
 
@@ -180,8 +187,12 @@ def samples_per_step(scale: Scale, recipe: dict[str, Any]) -> int:
 
 
 def training_steps(scale: Scale, recipe: dict[str, Any], samples: int, ttt: bool) -> int:
-    """Optimizer steps of one training: ``epochs`` over ``samples`` at :func:`samples_per_step` when the scale
-    sets epochs, else its fixed step count."""
-    if scale.epochs:
-        return max(1, -(-int(scale.epochs * samples) // samples_per_step(scale, recipe)))
-    return scale.ttt_steps if ttt else scale.steps
+    """Optimizer steps of one training at :func:`samples_per_step`: a test-time training runs ``ttt_epochs``
+    over its own ``samples`` (or ``ttt_steps`` when set); another ``epochs`` over them when the scale sets epochs,
+    else its fixed step count."""
+    if ttt and scale.ttt_steps:
+        return scale.ttt_steps
+    epochs = scale.ttt_epochs if ttt else scale.epochs
+    if epochs:
+        return max(1, -(-int(epochs * samples) // samples_per_step(scale, recipe)))
+    return scale.steps

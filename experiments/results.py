@@ -105,15 +105,40 @@ def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
             evaluation = results[run.name]["eval"][split].get("wall_s") or 0.0
             lines.append(f"- {run.name} ({rec['ttt_mode']}) on {split}, against {run.after}: gained "
                          f"{', '.join(gained) or 'none'}; lost {', '.join(lost) or 'none'}. Wall time per task: "
-                         f"{rec['wall_s'] / n:.0f} s training + {evaluation / n:.0f} s evaluation.")
+                         f"{rec['wall_s'] / n:.0f} s training + {evaluation / n:.0f} s evaluation."
+                         + (f" Time outside the trainer's loop: {rec['overhead']:.0%} of the training wall time."
+                            if rec.get("overhead") is not None else ""))
+            lines += per_task_table(rec, before, mine)
     return lines
+
+
+def per_task_table(rec: dict[str, Any], before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """Per-task test-time training, one row a task: samples, first and final loss, seconds, score before/after."""
+    walls = rec.get("task_wall_s") or {}
+    if not walls:
+        return []
+    trains, finals = rec.get("task_train_s") or {}, rec.get("task_final_loss") or {}
+    firsts, samples = rec.get("task_first_loss") or {}, rec.get("task_samples") or {}
+    rows = ["", "| task | samples | loss first -> final | wall s | trainer s | score before -> after |",
+            "|---|---|---|---|---|---|"]
+
+    def num(value: Any, fmt: str) -> str:
+        return format(value, fmt) if isinstance(value, (int, float)) else "-"
+
+    for task in sorted(walls):
+        rows.append(f"| {task} | {samples.get(task, '-')} | {num(firsts.get(task), '.3f')} -> "
+                    f"{num(finals.get(task), '.3f')} | {num(walls[task], '.0f')} | {num(trains.get(task), '.0f')} | "
+                    f"{num(before.get(task), '.2f')} -> {num(after.get(task), '.2f')} |")
+    return rows + [""]
 
 
 def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png: Path, command: str) -> None:
     """results.md and the loss PNG beside it."""
     s = plan.scale
     schedule = (f"{s.epochs:g} epochs per training" if s.epochs else
-                f"{s.steps} steps per training stage, {s.ttt_steps} per test-time-training adapter")
+                f"{s.steps} steps per training stage")
+    schedule += (f", {s.ttt_steps} steps per test-time-training adapter" if s.ttt_steps else
+                 f", {s.ttt_epochs:g} epoch(s) per test-time-training adapter over its own samples")
     text = [f"# Experiment results — scale `{s.name}`", "",
             f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks (ARC-AGI-2 "
             f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {schedule}; prompt "

@@ -16,18 +16,23 @@ together, so each sees the same finished files.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from arccommon.errors import UserError
 from arccommon.files import atomic_write_text, read_json
 from arcprep.spec import build_any, is_up_to_date
 from arcprep.writer import read_manifest
 from evalkit.shards import Shard
 from experiments.plan import Plan, Run, dataset_configs, samples_per_step, training_steps
 from recipes.check import is_cpu_recipe, load_recipe
-from recipes.launch import train
+from recipes.in_process import FAILED_PREFIX
+from recipes.launch import prepare, train
+from recipes.record import training_log
 
 
 def build_datasets(plan: Plan, work: Path, build: bool = True) -> dict[str, Path]:
@@ -63,23 +68,36 @@ def per_task_ttt(plan: Plan, run: Run) -> bool:
     return is_ttt(run) and plan.scale.ttt_mode == "per_task"
 
 
-def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
-                   root: Path, shard: Shard, whole_machine: bool) -> Path:
-    """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter (resumes from its checkpoints)."""
-    spec = load_recipe(recipe)
-    dataset = {**spec["datasets"][0], "path": str(data.resolve())}
+def _overrides(plan: Plan, data: Path, folder: Path, steps: int, start_from: Path | None,
+               root: Path) -> dict[str, Any]:
+    """The recipe keys an experiment sets: base model, data, output folders, steps, sequence length, seed."""
+    spec_dataset = {"path": str(data.resolve())}
     longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
     overrides: dict[str, Any] = {
         **plan.scale.overrides,
         "base_model": str((root / plan.scale.base_model).resolve()) if (root / plan.scale.base_model).exists()
         else plan.scale.base_model,
-        "datasets": [dataset], "output_dir": str((folder / "adapter").resolve()),
+        "datasets": [spec_dataset], "output_dir": str((folder / "adapter").resolve()),
         "dataset_prepared_path": str((folder / "prepared").resolve()),
         "sequence_len": max(1024, -(-longest // 64) * 64), "max_steps": steps, "save_steps": steps,
         "seed": plan.scale.seed,
     }
     if start_from is not None:
         overrides["lora_model_dir"] = str(start_from.resolve())
+    return overrides
+
+
+def _with_dataset(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` whose dataset keeps the recipe's own dataset settings (type, fields), with the new path."""
+    return {**overrides, "datasets": [{**recipe["datasets"][0], **overrides["datasets"][0]}]}
+
+
+def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
+                   root: Path, shard: Shard, whole_machine: bool) -> Path:
+    """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter in a new launch (resumes from its
+    checkpoints)."""
+    spec = load_recipe(recipe)
+    overrides = _with_dataset(spec, _overrides(plan, data, folder, steps, start_from, root))
     # on every GPU when the whole machine is this training's; a CPU recipe trains in one process (CPU_DDP_REFUSED)
     processes = shard.count if whole_machine and not is_cpu_recipe({**spec, **overrides}) else 1
     return train(recipe, overrides, root=root, processes=processes, env=shard.training_env(whole_machine))
@@ -118,29 +136,46 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path, shard: S
 
 def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: Path | None, root: Path,
                     shard: Shard) -> dict[str, Any]:
-    """One adapter per task under runs/RUN/adapters/TASK, each trained on that task's own leave-one-out samples,
-    each process its share of the tasks. Tasks with one demonstration pair get none (evaluation uses the starting
-    adapter for them). The loss curve returned is the mean over tasks at each step."""
+    """One adapter per task under runs/RUN/adapters/TASK, each trained on that task's own leave-one-out samples
+    for the scale's ``ttt_epochs``, each process its share of the tasks. With ``ttt_process: one`` (default) a
+    process trains all of its tasks in one Python process (recipes/in_process.py), else one launch per task.
+    Tasks with one demonstration pair get none (evaluation uses the starting adapter for them). The loss curve
+    returned is the mean over tasks at each step."""
     cfg, spec = dataset_configs(plan)[run.train], load_recipe(recipe)
     tasks = [t for t in plan.tasks[run.train.removeprefix("ttt_")] if len(t.train) >= 2]  # ttt_SPLIT: SPLIT's
     folders = {t.id: run_dir(work, run) / "adapters" / t.id for t in tasks}
+    jobs = []
     for task in shard.mine(tasks):
         folder = folders[task.id]
         if (folder / "train.json").exists():
             continue
+        t0 = time.perf_counter()
         data = folder / "ttt.jsonl"
         one = replace(cfg, tasks=[task.id])
         if not is_up_to_date(one, data):
             build_any(one, data, progress=False)
-        steps = training_steps(plan.scale, spec, (read_manifest(data) or {})["samples"], True)
-        t0 = time.perf_counter()
+        samples = (read_manifest(data) or {})["samples"]
+        steps = training_steps(plan.scale, spec, samples, True)
+        overrides = _with_dataset(spec, _overrides(plan, data, folder, steps, start_from, root))
+        extra = {"task": task.id, "process": shard.index, "samples": samples, "prepare_s": 0.0}
+        if plan.scale.ttt_process == "one":
+            job = prepare(recipe, overrides, root=root, quiet=True)
+            extra["prepare_s"] = time.perf_counter() - t0
+            jobs.append({"name": f"[{run.name}] {task.id}", "recipe": str(job.launched.resolve()),
+                         "record": str((folder / "train.json").resolve()), "extra": extra, "env": job.env,
+                         "on_cpu": job.on_cpu})
+            continue
         print(f"[{run.name}] {task.id}: {steps} steps{shard.label()}", flush=True)
-        adapter = _train_adapter(plan, recipe, data, folder, steps, start_from, root, shard, whole_machine=False)
-        done = {"task": task.id, "process": shard.index, "wall_s": time.perf_counter() - t0, **training_log(adapter)}
+        adapter = train(recipe, overrides, root=root, env=shard.training_env(False))
+        done = {**extra, "wall_s": time.perf_counter() - t0, **training_log(adapter)}
         atomic_write_text(folder / "train.json", json.dumps(done, indent=2) + "\n")
+    if jobs:
+        print(f"[{run.name}] {len(jobs)} task adapters in one process, {jobs[0]['extra']['samples']}+ samples "
+              f"each{shard.label()}", flush=True)
+        train_in_process(jobs, run_dir(work, run) / "adapters" / f"jobs-{shard.index}.json", root,
+                         shard.training_env(False))
     shard.barrier()
     logs = [read_json(folder / "train.json") for folder in folders.values()]
-    walls = {log["task"]: log["wall_s"] for log in logs}
     by_step: dict[int, list[float]] = {}
     for log in logs:
         for step, loss in log["losses"]:
@@ -149,19 +184,46 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
             "tokens_seen": sum(log["tokens_seen"] or 0 for log in logs),
             "trainable_tokens_seen": sum(log["trainable_tokens_seen"] or 0 for log in logs),
             "losses": [[step, sum(v) / len(v)] for step, v in sorted(by_step.items())],
-            "adapters": len(logs), "task_wall_s": walls}
+            "adapters": len(logs), "task_wall_s": {log["task"]: log["wall_s"] for log in logs},
+            "task_train_s": {log["task"]: log.get("train_s") for log in logs},
+            "task_final_loss": {log["task"]: log["losses"][-1][1] if log["losses"] else None for log in logs},
+            "task_first_loss": {log["task"]: log["losses"][0][1] if log["losses"] else None for log in logs},
+            "task_samples": {log["task"]: log.get("samples") for log in logs},
+            "overhead": overhead_share(logs)}
 
 
-def training_log(adapter: Path) -> dict[str, Any]:
-    """Steps, tokens seen and the loss curve from the last checkpoint's trainer_state.json."""
-    checkpoints = sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    if not checkpoints:
-        return {"steps": None, "tokens_seen": None, "losses": []}
-    state = read_json(checkpoints[-1] / "trainer_state.json")
-    logs = [e for e in state["log_history"] if "loss" in e]
-    return {"steps": state["global_step"], "tokens_seen": logs[-1].get("tokens/total") if logs else None,
-            "trainable_tokens_seen": logs[-1].get("tokens/trainable") if logs else None,
-            "losses": [[e["step"], e["loss"]] for e in logs]}
+def overhead_share(logs: list[dict[str, Any]]) -> float | None:
+    """sum(wall_s - train_s) / sum(wall_s) over per-task records (time outside the Trainer's own loop), or None
+    when the records lack train_s (trained one launch per task)."""
+    if not logs or any(log.get("train_s") is None for log in logs):
+        return None
+    wall = sum(log["wall_s"] + log.get("prepare_s", 0.0) for log in logs)
+    return (wall - sum(log["train_s"] for log in logs)) / wall if wall else None
+
+
+def train_in_process(jobs: list[dict[str, Any]], jobs_file: Path, root: Path, env: dict[str, str]) -> None:
+    """Run ``jobs`` in one ``python -m recipes.in_process`` process with ``env`` (CPU recipes: accelerate's CPU
+    settings, as ``accelerate launch --cpu`` sets them); Axolotl's output goes to a log beside ``jobs_file``, one
+    line per task to the console; a failing task is one UserError naming it and the log."""
+    atomic_write_text(jobs_file, json.dumps(jobs, indent=2) + "\n")
+    log = jobs_file.with_suffix(".log")
+    env = {**env, **jobs[0]["env"]}
+    if jobs[0]["on_cpu"]:
+        env.update({"ACCELERATE_USE_CPU": "true", "CUDA_VISIBLE_DEVICES": ""})
+    failed = []
+    with subprocess.Popen([sys.executable, "-m", "recipes.in_process", str(jobs_file), "--log", str(log)],
+                          cwd=root, env=env, stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout or []:  # one line per finished task, as it finishes
+            if line.startswith(FAILED_PREFIX):
+                failed.append(line.strip())
+            else:
+                print(line, end="", flush=True)
+    if proc.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:] if log.exists() else []
+        sys.stderr.write("".join(f"  | {line}\n" for line in tail))
+        reason = failed[-1].removeprefix(FAILED_PREFIX) if failed else f"exited with status {proc.returncode}"
+        raise UserError(f"per-task training: {reason}; log: {log} (finished tasks are kept; the same command "
+                        f"resumes)")
 
 
 def evaluate_run(plan: Plan, run: Run, split: str, work: Path, adapter: Path | None,

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -68,15 +69,26 @@ def launch_command(recipe: Path, on_cpu: bool, processes: int = 1, port: int | N
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
 
 
-def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
-          dry_run: bool = False, mixed_precision: str = "auto", processes: int = 1,
-          env: Mapping[str, str] | None = None) -> Path:
-    """Check, then train ``recipe_path`` with Axolotl; returns the output folder (adapter + training record).
+@dataclass
+class Prepared:
+    """A checked training, ready to start: the YAML Axolotl reads, its output folder, the merged recipe, and the
+    environment variables it needs beyond this process's."""
 
-    ``mixed_precision`` (CPU recipes): auto (decided per machine) | no (fp32) | bf16 (accelerate's autocast).
-    ``processes`` > 1 trains data-parallel (DDP), one process per GPU (GPU recipes only: see CPU_DDP_REFUSED).
-    ``env``: Axolotl's environment (default: this process's), e.g. one process's share of a machine.
-    """
+    launched: Path
+    out_dir: Path
+    recipe: dict[str, Any]
+    env: dict[str, str]
+
+    @property
+    def on_cpu(self) -> bool:
+        return is_cpu_recipe(self.recipe)
+
+
+def prepare(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
+            mixed_precision: str = "auto", processes: int = 1, quiet: bool = False) -> Prepared:
+    """Check ``recipe_path`` (+ ``overrides``), write the merged recipe and the training record into its output
+    folder; a problem is one UserError naming the recipe and the key. Prints the precision decision unless
+    ``quiet``."""
     overrides = overrides or {}
     if processes < 1:
         raise UserError(f"--num-processes {processes}: must be at least 1")
@@ -87,24 +99,42 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
         raise UserError("\n".join(f"{recipe_path}: {p}" for p in problems))
     recipe = {**load_recipe(recipe_path), **overrides}
     out_dir = root / recipe["output_dir"]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{recipe_path}: output_dir {out_dir}: cannot be created ({exc.strerror})") from None
     launched = recipe_path
     if overrides:  # Axolotl reads one YAML: write the merged recipe beside the outputs
         launched = out_dir / "recipe.yml"
         atomic_write_text(launched, yaml.safe_dump(recipe, sort_keys=False))
     write_training_record(out_dir, training_record(recipe_path, recipe, root))
-    env = {**(os.environ if env is None else env), "AXOLOTL_DO_NOT_TRACK": "1"}
-    on_cpu = is_cpu_recipe(recipe)
-    if on_cpu:
+    env = {"AXOLOTL_DO_NOT_TRACK": "1"}
+    if is_cpu_recipe(recipe):
         requested = MIXED_PRECISION[mixed_precision]
-        print(decide_precision("cpu", requested).line(), file=sys.stderr)
+        if not quiet:
+            print(decide_precision("cpu", requested).line(), file=sys.stderr)
         if requested != "auto":  # the plugin inside Axolotl reads it; auto leaves a user's setting in place
             env[CPU_PRECISION_ENV] = requested
-    cmd = launch_command(launched, on_cpu, processes, free_port() if processes > 1 else None)
+    return Prepared(launched, out_dir, recipe, env)
+
+
+def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
+          dry_run: bool = False, mixed_precision: str = "auto", processes: int = 1,
+          env: Mapping[str, str] | None = None) -> Path:
+    """Check, then train ``recipe_path`` with Axolotl in a new process; returns the output folder (adapter +
+    training record).
+
+    ``mixed_precision`` (CPU recipes): auto (decided per machine) | no (fp32) | bf16 (accelerate's autocast).
+    ``processes`` > 1 trains data-parallel (DDP), one process per GPU (GPU recipes only: see CPU_DDP_REFUSED).
+    ``env``: Axolotl's environment (default: this process's), e.g. one process's share of a machine.
+    """
+    job = prepare(recipe_path, overrides, root, mixed_precision, processes)
+    env = {**(os.environ if env is None else env), **job.env}
+    cmd = launch_command(job.launched, job.on_cpu, processes, free_port() if processes > 1 else None)
     print(" ".join(cmd[1:]), file=sys.stderr)
     if dry_run:
-        return out_dir
+        return job.out_dir
     result = subprocess.run(cmd, cwd=root, env=env)
     if result.returncode != 0:
         raise UserError(f"{recipe_path}: Axolotl exited with status {result.returncode} (its log is above)")
-    return out_dir
+    return job.out_dir

@@ -58,3 +58,15 @@ def prompt_settings(adapter: Path | None) -> PromptSettings:
     prompt_format = last.get("prompt_format") or "single"
     return PromptSettings(last["encoding"], last.get("system_prompt") or SYSTEM_PROMPTS[prompt_format],
                           str(adapter / TRAINING_RECORD), prompt_format)
+
+
+def training_log(adapter: Path) -> dict[str, Any]:
+    """Steps, tokens seen and the loss curve from the last checkpoint's trainer_state.json."""
+    checkpoints = sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not checkpoints:
+        return {"steps": None, "tokens_seen": None, "losses": []}
+    state = read_json(checkpoints[-1] / "trainer_state.json")
+    logs = [e for e in state["log_history"] if "loss" in e]
+    return {"steps": state["global_step"], "tokens_seen": logs[-1].get("tokens/total") if logs else None,
+            "trainable_tokens_seen": logs[-1].get("tokens/trainable") if logs else None,
+            "losses": [[e["step"], e["loss"]] for e in logs]}
