@@ -1,6 +1,6 @@
 """Several Axolotl trainings in one Python process: Axolotl is imported once, and each training runs through its
-own library entry points (``axolotl.cli.config.load_cfg``, ``axolotl.common.datasets.load_datasets``,
-``axolotl.train.train``: what ``axolotl.cli.train`` calls) from a checked, merged recipe (:func:`recipes.launch.prepare`).
+own library entry points (``load_cfg``, ``load_datasets``, ``axolotl.train.train``: what ``axolotl.cli.train`` calls)
+from a checked, merged recipe (:func:`recipes.launch.prepare`).
 
 Per-task test-time training uses it: one such process per shard trains that shard's tasks one after another,
 instead of a new ``accelerate launch`` per task (which spent ~24 s in imports and dataset preparation before the
