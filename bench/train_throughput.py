@@ -3,7 +3,10 @@
 Both train SmolLM2-135M + LoRA (r=32, all linear layers) for --steps steps of one sample each (no padding), in
 fp32, on the first --steps samples of data/demo_train.jsonl; then both again under bf16 autocast (what
 ``--mixed-precision auto`` picks on CPUs with avx512_bf16/AMX), with the precision decision for this machine.
-Also prints the padding waste of micro-batches of 4 without packing, and what packing into sequence_len bins does.
+Each path's achieved FLOP/s is printed as a fraction of the matmul peak of its precision, measured in the same run
+(bench/cpu_matmul.py's shape), counting 4 x parameters FLOP per token (forward 2N, backward to the activations 2N;
+frozen weights get no weight gradients; LoRA adds little). Ends with ``ratio axolotl/bare: R (precision P)`` for
+the precision this machine picks. Also prints the padding waste of micro-batches of 4 without packing, and what packing into sequence_len bins does.
 Usage: python bench/train_throughput.py [--steps 8]
 """
 
@@ -19,6 +22,8 @@ import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/cpu_matmul.py
 
 from arccommon.paths import EMBEDDED_MODEL_DIR
 
@@ -140,10 +145,24 @@ def main() -> None:
     print(f"Axolotl, bf16 autocast:    {axo16_s:6.1f} s  {axo16_tokens / axo16_s:6.1f} tok/s  "
           f"x{(axo16_tokens / axo16_s) / (axo_tokens / axo_s):.2f} vs Axolotl fp32")
     print(f"auto on this machine: {decide_precision('cpu').line()}")
+    from cpu_matmul import gflops
+    from transformers import AutoModelForCausalLM
+    n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(MODEL).parameters())
+    per_token = 4 * n_params / 1e9  # GFLOP per trained token
+    peaks = {"float32": max(gflops(torch.float32) for _ in range(3)),
+             "bfloat16": max(gflops(torch.bfloat16) for _ in range(3))}
+    rates = {"float32": (tokens / bare_s, axo_tokens / axo_s), "bfloat16": (tokens / bf16_s, axo16_tokens / axo16_s)}
+    for dtype, (bare, axo) in rates.items():
+        print(f"{dtype}: matmul peak {peaks[dtype]:.0f} GFLOP/s; bare loop {bare * per_token:.1f} GFLOP/s "
+              f"({bare * per_token / peaks[dtype]:.0%} of peak), Axolotl {axo * per_token:.1f} GFLOP/s "
+              f"({axo * per_token / peaks[dtype]:.0%}); {per_token:.2f} GFLOP per token")
     lengths = [json.loads(line)["n_tokens"] for line in DATA.open()]
     shuffled, grouped, packed = padding_waste(lengths, 4, 1024)
     print(f"padding waste of {DATA.name}, micro-batch 4: random order {shuffled:.1%}, grouped by length "
           f"{grouped:.1%}; packed into 1024-token bins {packed:.1%}")
+    chosen = decide_precision("cpu").dtype
+    bare, axo = rates[chosen]
+    print(f"ratio axolotl/bare: {axo / bare:.2f} (precision {chosen})")
 
 
 if __name__ == "__main__":
