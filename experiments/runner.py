@@ -68,16 +68,17 @@ def per_task_ttt(plan: Plan, run: Run) -> bool:
     return is_ttt(run) and plan.scale.ttt_mode == "per_task"
 
 
-def _overrides(plan: Plan, data: Path, folder: Path, steps: int, start_from: Path | None,
+def _overrides(plan: Plan, spec: dict[str, Any], data: Path, folder: Path, steps: int, start_from: Path | None,
                root: Path) -> dict[str, Any]:
-    """The recipe keys an experiment sets: base model, data, output folders, steps, sequence length, seed."""
-    spec_dataset = {"path": str(data.resolve())}
+    """The recipe keys an experiment sets on recipe ``spec``: base model, data (the recipe's own dataset settings
+    with the new path), output folders, steps, sequence length, seed."""
+    dataset = {**spec["datasets"][0], "path": str(data.resolve())}
     longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
     overrides: dict[str, Any] = {
         **plan.scale.overrides,
         "base_model": str((root / plan.scale.base_model).resolve()) if (root / plan.scale.base_model).exists()
         else plan.scale.base_model,
-        "datasets": [spec_dataset], "output_dir": str((folder / "adapter").resolve()),
+        "datasets": [dataset], "output_dir": str((folder / "adapter").resolve()),
         "dataset_prepared_path": str((folder / "prepared").resolve()),
         "sequence_len": max(1024, -(-longest // 64) * 64), "max_steps": steps, "save_steps": steps,
         "seed": plan.scale.seed,
@@ -87,17 +88,12 @@ def _overrides(plan: Plan, data: Path, folder: Path, steps: int, start_from: Pat
     return overrides
 
 
-def _with_dataset(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``overrides`` whose dataset keeps the recipe's own dataset settings (type, fields), with the new path."""
-    return {**overrides, "datasets": [{**recipe["datasets"][0], **overrides["datasets"][0]}]}
-
-
 def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
                    root: Path, shard: Shard, whole_machine: bool) -> Path:
     """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter in a new launch (resumes from its
     checkpoints)."""
     spec = load_recipe(recipe)
-    overrides = _with_dataset(spec, _overrides(plan, data, folder, steps, start_from, root))
+    overrides = _overrides(plan, spec, data, folder, steps, start_from, root)
     # on every GPU when the whole machine is this training's; a CPU recipe trains in one process (CPU_DDP_REFUSED)
     processes = shard.count if whole_machine and not is_cpu_recipe({**spec, **overrides}) else 1
     return train(recipe, overrides, root=root, processes=processes, env=shard.training_env(whole_machine))
@@ -156,7 +152,7 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
             build_any(one, data, progress=False)
         samples = (read_manifest(data) or {})["samples"]
         steps = training_steps(plan.scale, spec, samples, True)
-        overrides = _with_dataset(spec, _overrides(plan, data, folder, steps, start_from, root))
+        overrides = _overrides(plan, spec, data, folder, steps, start_from, root)
         extra = {"task": task.id, "process": shard.index, "samples": samples, "prepare_s": 0.0}
         if plan.scale.ttt_process == "one":
             job = prepare(recipe, overrides, root=root, quiet=True)
@@ -193,8 +189,8 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
 
 
 def overhead_share(logs: list[dict[str, Any]]) -> float | None:
-    """sum(wall_s - train_s) / sum(wall_s) over per-task records (time outside the Trainer's own loop), or None
-    when the records lack train_s (trained one launch per task)."""
+    """The share of per-task training time spent outside the Trainer's own loop: (sum(prepare_s + wall_s) -
+    sum(train_s)) / sum(prepare_s + wall_s), or None when the records lack train_s (trained one launch per task)."""
     if not logs or any(log.get("train_s") is None for log in logs):
         return None
     wall = sum(log["wall_s"] + log.get("prepare_s", 0.0) for log in logs)
