@@ -6,8 +6,11 @@ fp32, on the first --steps samples of data/demo_train.jsonl; then both again und
 Each path's achieved FLOP/s is printed as a fraction of the matmul peak of its precision, measured in the same run
 (bench/cpu_matmul.py's shape), counting 4 x parameters FLOP per token (forward 2N, backward to the activations 2N;
 frozen weights get no weight gradients; LoRA adds little). Ends with ``ratio axolotl/bare: R (precision P)`` for
-the precision this machine picks. Also prints the padding waste of micro-batches of 4 without packing, and what packing into sequence_len bins does.
-Usage: python bench/train_throughput.py [--steps 8]
+the precision this machine picks. Axolotl runs the recipe as is (its plugins compute the LM head and loss at
+labelled positions only: recipes/labelled_logits.py); one more run at this machine's precision without that plugin
+shows what it buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into sequence_len bins does.
+Every timing is the best of --repeats runs (a shared machine's speed varies by 20% from run to run).
+Usage: python bench/train_throughput.py [--steps 8] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,6 +34,7 @@ from arccommon.paths import EMBEDDED_MODEL_DIR
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / EMBEDDED_MODEL_DIR
 DATA = ROOT / "data" / "demo_train.jsonl"
+FULL_LOGITS_PLUGINS = "recipes.cpu_precision.CpuPrecisionPlugin"  # the recipe's plugins less labelled_logits
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -52,7 +57,7 @@ def tokenized_samples(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
-def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int] | None = None,
+def bare_loop_once(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int] | None = None,
               bf16: bool = False) -> float:
     """Seconds for one optimizer step per sample with a plain PyTorch + peft loop (LoRA on ``layers``, or all;
     fp32 weights, under bf16 autocast when ``bf16``)."""
@@ -74,13 +79,14 @@ def bare_loop(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int
     return time.perf_counter() - start
 
 
-def axolotl_run(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> tuple[float, int]:
+def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> tuple[float, int]:
     """(train_runtime s, input tokens seen) reported by the Trainer for ``steps`` one-sample steps of
-    recipes/smollm2_cpu.yml (its sampler shuffles, so it counts its own tokens)."""
+    recipes/smollm2_cpu.yml on the first ``steps`` samples, in order (the bare loop's)."""
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps,
-                "gradient_accumulation_steps": 1, "micro_batch_size": 1, "save_steps": steps, "logging_steps": 1,
-                "shuffle_merged_datasets": False, "sequence_len": 2048, "include_tokens_per_second": True,
+        sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps, "save_steps": 10 * steps,  # no checkpoint inside the timing (the bare loop writes none)
+                "gradient_accumulation_steps": 1, "micro_batch_size": 1, "logging_steps": 1,
+                "shuffle_merged_datasets": False, "curriculum_sampling": True,  # the bare loop's samples, in order
+                "sequence_len": 2048, "include_tokens_per_second": True,
                 **(extra or {})}
         cmd = [sys.executable, "-m", "recipes", "train", "recipes/smollm2_cpu.yml", "--mixed-precision",
                mixed_precision]
@@ -122,11 +128,20 @@ def padding_waste(lengths: list[int], batch: int, seq_len: int) -> tuple[float, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=2, help="time each path this many times, keep the fastest")
     args = ap.parse_args()
+
+    def bare_loop(*a: Any, **k: Any) -> float:
+        return min(bare_loop_once(*a, **k) for _ in range(args.repeats))
+
+    def axolotl_run(*a: Any, **k: Any) -> tuple[float, int]:
+        return min(axolotl_run_once(*a, **k) for _ in range(args.repeats))
+
     torch.manual_seed(0)
     samples = tokenized_samples(args.steps)
     tokens = sum(len(ids) for ids, _ in samples)
-    print(f"{args.steps} steps, {tokens} tokens (one sample per step, fp32, LoRA r=32)", flush=True)
+    print(f"{args.steps} steps, {tokens} tokens (one sample per step, fp32, LoRA r=32), best of {args.repeats}",
+          flush=True)
     bare_s = bare_loop(samples)
     print(f"bare PyTorch loop: {bare_s:6.1f} s  {tokens / bare_s:6.1f} tok/s", flush=True)
     axo_s, axo_tokens = axolotl_run(args.steps)
@@ -145,6 +160,13 @@ def main() -> None:
     print(f"Axolotl, bf16 autocast:    {axo16_s:6.1f} s  {axo16_tokens / axo16_s:6.1f} tok/s  "
           f"x{(axo16_tokens / axo16_s) / (axo_tokens / axo_s):.2f} vs Axolotl fp32")
     print(f"auto on this machine: {decide_precision('cpu').line()}")
+    chosen = decide_precision("cpu").dtype
+    full_s, full_tokens = axolotl_run(args.steps, {"float32": "no", "bfloat16": "bf16"}[chosen],
+                                      {"plugins": [FULL_LOGITS_PLUGINS]})
+    chosen_axo = {"float32": (axo_tokens, axo_s), "bfloat16": (axo16_tokens, axo16_s)}[chosen]
+    print(f"Axolotl without recipes.labelled_logits ({chosen}, LM head at every position): {full_s:6.1f} s  "
+          f"{full_tokens / full_s:6.1f} tok/s; the plugin makes it "
+          f"x{(chosen_axo[0] / chosen_axo[1]) / (full_tokens / full_s):.2f}")
     from cpu_matmul import gflops
     from transformers import AutoModelForCausalLM
     n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(MODEL).parameters())
@@ -160,7 +182,6 @@ def main() -> None:
     shuffled, grouped, packed = padding_waste(lengths, 4, 1024)
     print(f"padding waste of {DATA.name}, micro-batch 4: random order {shuffled:.1%}, grouped by length "
           f"{grouped:.1%}; packed into 1024-token bins {packed:.1%}")
-    chosen = decide_precision("cpu").dtype
     bare, axo = rates[chosen]
     print(f"ratio axolotl/bare: {axo / bare:.2f} (precision {chosen})")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from arccommon.cli import csv_list, dispatch
 from arccommon.errors import UserError
 from arccommon.files import read_json
+from arccommon.noise import silence_known_noise
 from evalkit.evaluator import EvalRequest
 
 SUMMARY_KEYS = ["score", "output_accuracy", "n_tasks", "n_outputs", "pass_at_1", "shape_accuracy",
@@ -103,6 +104,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    silence_known_noise()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")  # the flag-only form: python -m evalkit --adapter out/ --split eval

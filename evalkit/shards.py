@@ -47,6 +47,16 @@ class Shard:
         """This shard's share of ``items``: every ``count``-th, starting at ``index``."""
         return list(items[self.index::self.count])
 
+    def deal(self, items: Sequence[T], cost: Callable[[T], float]) -> list[T]:
+        """This shard's share of ``items`` balanced by ``cost``: the costliest first, each to the shard with the
+        least so far (ties to the lower index), so every shard computes the same split; in ``items`` order."""
+        loads, owner = [0.0] * self.count, {}
+        for i in sorted(range(len(items)), key=lambda i: -cost(items[i])):
+            shard = min(range(self.count), key=lambda r: loads[r])
+            loads[shard] += cost(items[i])
+            owner[i] = shard
+        return [item for i, item in enumerate(items) if owner[i] == self.index]
+
     def label(self) -> str:
         """'' alone, else ' (process R/N)' for messages."""
         return "" if self.count == 1 else f" (process {self.index + 1}/{self.count})"

@@ -9,11 +9,13 @@ are shared out over the N processes (one per GPU, or CPU processes with gloo); e
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from arccommon.cli import csv_list, run_command
+from arccommon.cli import VERBOSE_ENV, csv_list, run_command
+from arccommon.noise import silence_known_noise
 from arccommon.paths import EMBEDDED_MODEL_DIR
 from arcprep.prompt import PROMPT_FORMATS
 from experiments.plan import MATRIX, TTT_MODES, TTT_PROCESSES
@@ -25,6 +27,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--scale", default="demo", help="a scale of experiments/matrix.yml (demo, cpu)")
     ap.add_argument("--runs", type=csv_list, help="only these runs (and the runs they continue), comma list")
     ap.add_argument("--tasks", type=int, help="tasks per split (the smallest by cell count)")
+    ap.add_argument("--skip-tasks", type=int,
+                    help="pass over this many smallest tasks per split first (choose settings on the next ones)")
     ap.add_argument("--copies", type=int, help="augmented samples per test output")
     ap.add_argument("--steps", type=int, help="optimizer steps per training stage")
     ap.add_argument("--count-samples", type=int, help="count-priors chats for stage 1")
@@ -34,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--ttt-copies", type=int, help="augmented samples per held-out demonstration pair (TTT)")
     ap.add_argument("--ttt-steps", type=int, help="fixed optimizer steps per TTT adapter (instead of epochs)")
     ap.add_argument("--ttt-epochs", type=float, help="passes of each test-time training over its own samples")
+    ap.add_argument("--ttt-lr", type=float, help="learning rate of test-time training (sets ttt_overrides)")
     ap.add_argument("--ttt-process", choices=TTT_PROCESSES,
                     help="per-task TTT: one Python process for all of a shard's tasks (one), or a launch per task")
     ap.add_argument("--base-model", help=f"base model folder (default {EMBEDDED_MODEL_DIR})")
@@ -43,13 +48,19 @@ def parser() -> argparse.ArgumentParser:
                     help="results Markdown, loss PNG beside it (default ROOT/experiments/results.md)")
     ap.add_argument("--plan-only", action="store_true",
                     help="build the datasets and print each run's tasks, samples, tokens and steps; train nothing")
+    ap.add_argument("--verbose", action="store_true",
+                    help=f"show Axolotl's output on the console instead of each training's train.log "
+                         f"(or set {VERBOSE_ENV}=1)")
     ap.add_argument("--root", type=Path, default=Path("."), help="repository root (recipes, models)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    silence_known_noise()
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"  # the trainings and every process of a launch read it
 
     def run() -> int:
         from arccommon.precision import resolve_device
@@ -59,12 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         from experiments.runner import carry_out, describe
 
         matrix = load_matrix(args.matrix)
-        overrides = {"tasks": args.tasks, "copies": args.copies, "steps": args.steps,
+        overrides = {"tasks": args.tasks, "skip_tasks": args.skip_tasks, "copies": args.copies, "steps": args.steps,
                      "count_samples": args.count_samples, "augmentations": args.augmentations,
                      "prompt_format": args.prompt_format, "ttt_mode": args.ttt_mode, "ttt_copies": args.ttt_copies,
                      "ttt_epochs": args.ttt_epochs, "ttt_steps": args.ttt_steps, "ttt_process": args.ttt_process,
                      "base_model": args.base_model}
         scale = make_scale(matrix, args.scale, overrides)
+        if args.ttt_lr is not None:
+            scale.ttt_overrides = {**scale.ttt_overrides, "learning_rate": args.ttt_lr}
         plan = make_plan(matrix, scale, args.runs)
         work = args.work or args.root / "experiments" / "work" / scale.name
         md = args.results or args.root / "experiments" / "results.md"

@@ -45,7 +45,9 @@ class Scale:
     base_model: str = str(EMBEDDED_MODEL_DIR)
     tokenizer: str | None = None  # counts tokens for the budget (default: base_model's)
     seed: int = 0
+    skip_tasks: int = 0  # pass over this many smallest tasks per split first (a held-out set to choose settings on)
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys set for every training run
+    ttt_overrides: dict[str, Any] = field(default_factory=dict)  # and then for test-time training runs
     recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
 
@@ -120,25 +122,29 @@ def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> 
         raise UserError(f"scale {name}: ttt_mode {scale.ttt_mode!r}; choose from {', '.join(TTT_MODES)}")
     if scale.ttt_process not in TTT_PROCESSES:
         raise UserError(f"scale {name}: ttt_process {scale.ttt_process!r}; choose from {', '.join(TTT_PROCESSES)}")
+    if scale.skip_tasks < 0:
+        raise UserError(f"scale {name}: skip_tasks {scale.skip_tasks}: must be 0 or more")
     if scale.ttt_epochs <= 0:
         raise UserError(f"scale {name}: ttt_epochs {scale.ttt_epochs}: must be positive")
     return scale
 
 
-def smallest(tasks: list[Task], n: int) -> list[Task]:
-    """The ``n`` tasks with the fewest grid cells (prompt length follows cell count), in id order."""
+def smallest(tasks: list[Task], n: int, skip: int = 0) -> list[Task]:
+    """The ``n`` tasks with the fewest grid cells (prompt length follows cell count) after the ``skip`` smallest,
+    in id order."""
     def cells(t: Task) -> int:
         return sum(len(g) * len(g[0]) for p in t.train + t.test for g in (p.input, p.output) if g)
-    return sorted(sorted(tasks, key=lambda t: (cells(t), t.id))[:n], key=lambda t: t.id)
+    return sorted(sorted(tasks, key=lambda t: (cells(t), t.id))[skip:skip + n], key=lambda t: t.id)
 
 
-def select_tasks(n: int) -> dict[str, list[Task]]:
-    """Task subsets: the ``n`` smallest of ARC-1 train and eval, and of ARC-2 eval minus tasks leaked from ARC-1."""
+def select_tasks(n: int, skip: int = 0) -> dict[str, list[Task]]:
+    """Task subsets: the ``n`` smallest of ARC-1 train and eval, and of ARC-2 eval minus tasks leaked from ARC-1,
+    after the ``skip`` smallest of each."""
     train, evaluation = load_source("train").tasks, load_source("eval").tasks
     test = load_source("test").tasks
     leaks = leaked_tasks(train + evaluation, test)
-    return {"train": smallest(train, n), "eval": smallest(evaluation, n),
-            "test": smallest([t for t in test if t.id not in leaks], n)}
+    return {"train": smallest(train, n, skip), "eval": smallest(evaluation, n, skip),
+            "test": smallest([t for t in test if t.id not in leaks], n, skip)}
 
 
 def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = None) -> Plan:
@@ -158,7 +164,7 @@ def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = Non
         for r in ordered:
             if not r.train:
                 r.evaluate = [split for split in r.evaluate if split in needed]
-    return Plan(scale, {**(matrix.get("recipes") or {}), **scale.recipes}, ordered, select_tasks(scale.tasks))
+    return Plan(scale, {**(matrix.get("recipes") or {}), **scale.recipes}, ordered, select_tasks(scale.tasks, scale.skip_tasks))
 
 
 def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, BuildConfig | CountConfig]:
@@ -180,9 +186,10 @@ def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, Build
     return {k: v for k, v in configs.items() if k in used}
 
 
-def samples_per_step(scale: Scale, recipe: dict[str, Any]) -> int:
-    """Samples per optimizer step of ``recipe`` under the scale's overrides: micro batch x accumulation."""
-    merged = {**recipe, **scale.overrides}
+def samples_per_step(scale: Scale, recipe: dict[str, Any], ttt: bool = False) -> int:
+    """Samples per optimizer step of ``recipe`` under the scale's overrides (and ``ttt_overrides`` for test-time
+    training): micro batch x accumulation."""
+    merged = {**recipe, **scale.overrides, **(scale.ttt_overrides if ttt else {})}
     return int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
 
 
@@ -194,5 +201,5 @@ def training_steps(scale: Scale, recipe: dict[str, Any], samples: int, ttt: bool
         return scale.ttt_steps
     epochs = scale.ttt_epochs if ttt else scale.epochs
     if epochs:
-        return max(1, -(-int(epochs * samples) // samples_per_step(scale, recipe)))
+        return max(1, -(-int(epochs * samples) // samples_per_step(scale, recipe, ttt)))
     return scale.steps

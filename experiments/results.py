@@ -140,14 +140,16 @@ def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png:
     schedule += (f", {s.ttt_steps} steps per test-time-training adapter" if s.ttt_steps else
                  f", {s.ttt_epochs:g} epoch(s) per test-time-training adapter over its own samples")
     text = [f"# Experiment results — scale `{s.name}`", "",
-            f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks (ARC-AGI-2 "
+            f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks"
+            f"{f' after the {s.skip_tasks} smallest' if s.skip_tasks else ''} (ARC-AGI-2 "
             f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {schedule}; prompt "
             f"format {s.prompt_format}; test-time training {s.ttt_mode} ({s.ttt_copies} samples per held-out "
             f"demonstration pair); {s.count_samples} count-priors chats; {s.augmentations} view(s) per test input at "
             f"evaluation, 2 attempts chosen by evalkit's default selection; score = mean per-task fraction of test "
             f"outputs solved (tasks fully solved in brackets); shape = share of test outputs whose model answer has "
             f"the right shape; precision: {decide_precision('cpu').line().removeprefix('precision: ')} (CPU runs)."
-            + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else ""),
+            + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else "")
+            + (f" And for test-time training: `{json.dumps(s.ttt_overrides)}`." if s.ttt_overrides else ""),
             "", table(plan, results), "", "## The questions", "", *answers(results), "",
             *(["## Test-time training, task by task", "", *ttt, ""] if (ttt := ttt_lines(plan, results)) else []),
             *(["## Selection: the same candidates, chosen by vote or by likelihood", "", selection, ""]

@@ -23,9 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from arccommon.cli import verbose
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text, read_json
 from arcprep.spec import build_any, is_up_to_date
+from arcprep.tasks import Task
 from arcprep.writer import read_manifest
 from evalkit.shards import Shard
 from experiments.plan import Plan, Run, dataset_configs, samples_per_step, training_steps
@@ -69,13 +71,14 @@ def per_task_ttt(plan: Plan, run: Run) -> bool:
 
 
 def _overrides(plan: Plan, spec: dict[str, Any], data: Path, folder: Path, steps: int, start_from: Path | None,
-               root: Path) -> dict[str, Any]:
-    """The recipe keys an experiment sets on recipe ``spec``: base model, data (the recipe's own dataset settings
-    with the new path), output folders, steps, sequence length, seed."""
+               root: Path, ttt: bool) -> dict[str, Any]:
+    """The recipe keys an experiment sets on recipe ``spec``: the scale's (and for test-time training its
+    ``ttt_overrides``), base model, data (the recipe's own dataset settings with the new path), output folders,
+    steps, sequence length, seed."""
     dataset = {**spec["datasets"][0], "path": str(data.resolve())}
     longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
     overrides: dict[str, Any] = {
-        **plan.scale.overrides,
+        **plan.scale.overrides, **(plan.scale.ttt_overrides if ttt else {}),
         "base_model": str((root / plan.scale.base_model).resolve()) if (root / plan.scale.base_model).exists()
         else plan.scale.base_model,
         "datasets": [dataset], "output_dir": str((folder / "adapter").resolve()),
@@ -89,14 +92,18 @@ def _overrides(plan: Plan, spec: dict[str, Any], data: Path, folder: Path, steps
 
 
 def _train_adapter(plan: Plan, recipe: Path, data: Path, folder: Path, steps: int, start_from: Path | None,
-                   root: Path, shard: Shard, whole_machine: bool) -> Path:
+                   root: Path, shard: Shard, whole_machine: bool, ttt: bool) -> Path:
     """One Axolotl training of ``recipe`` on ``data`` into ``folder``/adapter in a new launch (resumes from its
     checkpoints)."""
     spec = load_recipe(recipe)
-    overrides = _overrides(plan, spec, data, folder, steps, start_from, root)
+    overrides = _overrides(plan, spec, data, folder, steps, start_from, root, ttt)
     # on every GPU when the whole machine is this training's; a CPU recipe trains in one process (CPU_DDP_REFUSED)
     processes = shard.count if whole_machine and not is_cpu_recipe({**spec, **overrides}) else 1
-    return train(recipe, overrides, root=root, processes=processes, env=shard.training_env(whole_machine))
+    log = None if verbose() else folder / "train.log"
+    if log is not None:
+        print(f"[{folder.name}] Axolotl's output: {log}", flush=True)
+    return train(recipe, overrides, root=root, processes=processes, env=shard.training_env(whole_machine), log=log,
+                 label=f"[{folder.name}] training")
 
 
 def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path, shard: Shard | None = None) -> dict[str, Any]:
@@ -110,15 +117,19 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path, shard: S
     manifest = read_manifest(data) or {}
     steps = training_steps(plan.scale, load_recipe(recipe), manifest.get("samples", 0), is_ttt(run))
     start_from = run_dir(work, run.after) / "adapter" if run.after else None
-    mode = f", {plan.scale.ttt_mode}" if is_ttt(run) else ""
+    dose = f"{steps} steps" + (f", {plan.scale.ttt_mode}" if is_ttt(run) else "")
+    if per_task_ttt(plan, run):
+        s = plan.scale
+        dose = f"{s.ttt_steps} steps per task" if s.ttt_steps else f"{s.ttt_epochs:g} epoch(s) per task"
     if shard.is_main:
-        print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {steps} steps{mode}", flush=True)
+        print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {dose}", flush=True)
     start = time.perf_counter()
     if per_task_ttt(plan, run):
         log = _train_per_task(plan, run, recipe, work, start_from, root, shard)
     else:
         if shard.is_main:
-            _train_adapter(plan, recipe, data, folder, steps, start_from, root, shard, whole_machine=True)
+            _train_adapter(plan, recipe, data, folder, steps, start_from, root, shard, whole_machine=True,
+                           ttt=is_ttt(run))
         shard.barrier()
         log = training_log(folder / "adapter")
     record = {"run": run.name, "recipe": str(recipe.relative_to(root)), "dataset": data.name,
@@ -141,7 +152,7 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
     tasks = [t for t in plan.tasks[run.train.removeprefix("ttt_")] if len(t.train) >= 2]  # ttt_SPLIT: SPLIT's
     folders = {t.id: run_dir(work, run) / "adapters" / t.id for t in tasks}
     jobs = []
-    for task in shard.mine(tasks):
+    for task in shard.deal(tasks, ttt_cost):  # balanced: one task's dose can be 3x another's
         folder = folders[task.id]
         if (folder / "train.json").exists():
             continue
@@ -152,7 +163,7 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
             build_any(one, data, progress=False)
         samples = (read_manifest(data) or {})["samples"]
         steps = training_steps(plan.scale, spec, samples, True)
-        overrides = _overrides(plan, spec, data, folder, steps, start_from, root)
+        overrides = _overrides(plan, spec, data, folder, steps, start_from, root, ttt=True)
         extra = {"task": task.id, "process": shard.index, "samples": samples, "prepare_s": 0.0}
         if plan.scale.ttt_process == "one":
             job = prepare(recipe, overrides, root=root, quiet=True)
@@ -186,6 +197,13 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
             "task_first_loss": {log["task"]: log["losses"][0][1] if log["losses"] else None for log in logs},
             "task_samples": {log["task"]: log.get("samples") for log in logs},
             "overhead": overhead_share(logs)}
+
+
+def ttt_cost(task: Task) -> float:
+    """A task's test-time-training cost before its data exists: its samples grow with its demonstration pairs and
+    each sample's tokens with its grid cells."""
+    cells = sum(len(g) * len(g[0]) for p in task.train for g in (p.input, p.output) if g)
+    return len(task.train) * cells
 
 
 def overhead_share(logs: list[dict[str, Any]]) -> float | None:
@@ -265,7 +283,7 @@ def describe(plan: Plan, work: Path, root: Path) -> str:
         tokens = (manifest.get("tokens") or {}).get("total", 0)
         samples = manifest.get("samples", 0)
         steps = training_steps(plan.scale, recipe, samples, is_ttt(run))
-        per_step = samples_per_step(plan.scale, recipe)
+        per_step = samples_per_step(plan.scale, recipe, is_ttt(run))
         trained = round(steps * per_step * tokens / max(samples, 1))
         total += trained
         lines.append(f"| {run.name} | {recipe_for(plan, run)} | {run.train} | {manifest.get('tasks') or ''} | "

@@ -10,6 +10,7 @@ GPU recipes keep their own ``bf16`` settings.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from arccommon.precision import CPU_PRECISION_ENV, decide_precision
 from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
 
+LOSS_LINE = re.compile(rb"\{'loss': '?([0-9.]+)")  # the dict the Trainer logs at each logging step
 MIXED_PRECISION = {"auto": "auto", "no": "float32", "bf16": "bfloat16"}  # --mixed-precision -> requested dtype
 
 
@@ -120,9 +122,9 @@ def prepare(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Pa
 
 def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
           dry_run: bool = False, mixed_precision: str = "auto", processes: int = 1,
-          env: Mapping[str, str] | None = None) -> Path:
+          env: Mapping[str, str] | None = None, log: Path | None = None, label: str = "training") -> Path:
     """Check, then train ``recipe_path`` with Axolotl in a new process; returns the output folder (adapter +
-    training record).
+    training record). With ``log``, Axolotl's output goes there and a progress bar (``label``) to the console.
 
     ``mixed_precision`` (CPU recipes): auto (decided per machine) | no (fp32) | bf16 (accelerate's autocast).
     ``processes`` > 1 trains data-parallel (DDP), one process per GPU (GPU recipes only: see CPU_DDP_REFUSED).
@@ -134,7 +136,33 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
     print(" ".join(cmd[1:]), file=sys.stderr)
     if dry_run:
         return job.out_dir
-    result = subprocess.run(cmd, cwd=root, env=env)
-    if result.returncode != 0:
-        raise UserError(f"{recipe_path}: Axolotl exited with status {result.returncode} (its log is above)")
+    if log is None:
+        result = subprocess.run(cmd, cwd=root, env=env)
+        if result.returncode != 0:
+            raise UserError(f"{recipe_path}: Axolotl exited with status {result.returncode} (its log is above)")
+        return job.out_dir
+    returncode = run_logged(cmd, root, env, log, job.recipe.get("max_steps"), label)
+    if returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()[-15:]
+        sys.stderr.write("".join(f"  | {line}\n" for line in tail if line.strip()))
+        raise UserError(f"{recipe_path}: Axolotl exited with status {returncode}; log: {log}")
     return job.out_dir
+
+
+def run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, steps: int | None,
+               label: str = "training") -> int:
+    """Run ``cmd`` with its stdout and stderr appended to ``log``; show one progress bar of its optimizer steps
+    (counted from the loss lines the Trainer logs every step) on stderr instead. Returns the exit status."""
+    from tqdm import tqdm
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as sink, tqdm(total=steps, desc=label, unit="step", mininterval=2, leave=True) as bar, \
+            subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):  # type: ignore[union-attr]
+            sink.write(chunk)
+            losses = LOSS_LINE.findall(chunk)
+            if losses:
+                bar.update(len(losses))
+                bar.set_postfix(loss=losses[-1].decode(), refresh=False)
+    return proc.returncode

@@ -40,6 +40,24 @@ def test_smallest_tasks_are_the_fewest_cells() -> None:
     chosen = smallest(tasks, 5)
     cells = lambda t: sum(len(g) * len(g[0]) for p in t.train + t.test for g in (p.input, p.output))  # noqa: E731
     assert max(map(cells, chosen)) <= min(cells(t) for t in tasks if t not in chosen)
+    following = smallest(tasks, 5, skip=5)  # the held-out set the demo's settings are chosen on
+    ids = lambda ts: [t.id for t in ts]  # noqa: E731
+    assert not set(ids(following)) & set(ids(chosen))
+    assert ids(smallest(tasks, 10)) == sorted(ids(chosen + following))
+
+
+def test_held_out_tasks_and_ttt_learning_rate_from_the_command_line(tmp_path) -> None:
+    matrix = load_matrix()
+    scale = make_scale(matrix, "demo", {"tasks": 2, "skip_tasks": 8})
+    plan = make_plan(matrix, scale, ["ttt_eval"])
+    assert plan.task_ids("eval") == [t.id for t in smallest(load_source("eval").tasks, 2, skip=8)]
+    with pytest.raises(UserError, match="skip_tasks -1"):
+        make_scale(matrix, "demo", {"skip_tasks": -1})
+    res = subprocess.run([sys.executable, "-m", "experiments", "--scale", "demo", "--tasks", "2", "--skip-tasks",
+                          "8", "--ttt-lr", "0.0003", "--runs", "ttt_eval", "--work", str(tmp_path), "--plan-only"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "| ttt_eval |" in res.stdout
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -113,7 +131,7 @@ def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_
     each trains its share of the per-task adapters and predicts its share of the tasks; one results file."""
     base = build_tiny("llama", tmp_path / "tiny_llama")
     matrix = load_matrix()
-    matrix["scales"] = {"tiny": {**TINY, "ttt_mode": "per_task"}}
+    matrix["scales"] = {"tiny": {**TINY, "ttt_mode": "per_task", "ttt_overrides": {"learning_rate": 0.003}}}
     (tmp_path / "matrix.yml").write_text(yaml.safe_dump(matrix))
     work, md = tmp_path / "work", tmp_path / "results.md"
     cmd = [*cpu_launch(2), "-m", "experiments", "--matrix", str(tmp_path / "matrix.yml"),
@@ -124,6 +142,7 @@ def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_
     assert res.stdout.count("[train] training") == 1 and res.stdout.count("results: ") == 1
     assert res.stdout.count("task adapters in one process") == 2, res.stdout
     assert json.loads((work / "runs" / "train" / "train.json").read_text())["steps"] == 2
+    assert yaml.safe_load((work / "runs" / "train" / "adapter" / "recipe.yml").read_text())["learning_rate"] == 0.005
     plan = make_plan(matrix, make_scale(matrix, "tiny", {}), ["ttt_eval"])
     with_pairs = [t.id for t in plan.tasks["eval"] if len(t.train) >= 2]
     record = json.loads((work / "runs" / "ttt_eval" / "train.json").read_text())
@@ -134,6 +153,7 @@ def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_
         samples = {json.loads(line)["task_id"] for line in (folder / "ttt.jsonl").read_text().splitlines()}
         assert samples == {task_id}  # each adapter sees its own task only
         assert (folder / "adapter" / "adapter_model.safetensors").exists()
+        assert yaml.safe_load((folder / "adapter" / "recipe.yml").read_text())["learning_rate"] == 0.003
         done = json.loads((folder / "train.json").read_text())
         trained_by.add(done["process"])
         assert 0 < done["train_s"] <= done["wall_s"]  # trained in one process per shard (recipes/in_process.py)

@@ -19,8 +19,9 @@ PATH_KEYS = {"output_dir", "dataset_prepared_path", "lora_model_dir"}  # where a
 # The GPU recipes trade memory for speed in these keys only (4-bit weights, DeepSpeed offload, longer samples).
 GPU_MEMORY_KEYS = {"sequence_len", "adapter", "load_in_4bit", "bnb_config_kwargs", "deepspeed",
                    "gradient_accumulation_steps", "optimizer"}
-# Test-time-training recipes (*_ttt.yml) run a shorter, gentler schedule.
-TTT_SCHEDULE_KEYS = {"max_steps", "num_epochs", "learning_rate", "save_steps"}
+# Test-time-training recipes (*_ttt.yml) run a shorter, gentler schedule, on one task's few samples (tokenized
+# without worker processes).
+TTT_SCHEDULE_KEYS = {"max_steps", "num_epochs", "learning_rate", "save_steps", "dataset_num_proc"}
 
 
 def _settings(recipe: dict[str, Any], free: set[str]) -> dict[str, Any]:

@@ -60,3 +60,11 @@ def test_a_training_started_inside_a_launch_gets_its_own_environment():
     cores = len(os.sched_getaffinity(0))
     assert whole["OMP_NUM_THREADS"] == str(cores) and own["OMP_NUM_THREADS"] == str(max(1, cores // 2))
     assert Shard().training_env(False, env) == env  # not launched: nothing to take away
+
+
+def test_deal_balances_costs_and_every_shard_agrees() -> None:
+    costs = {"a": 9.0, "b": 1.0, "c": 4.0, "d": 4.0, "e": 1.0, "f": 1.0}
+    shares = [Shard(index=r, count=2).deal(list(costs), costs.__getitem__) for r in (0, 1)]
+    assert sorted(shares[0] + shares[1]) == sorted(costs)  # each item once
+    assert shares == [["a", "e"], ["b", "c", "d", "f"]]  # 10 vs 10, where every other item would give 14 vs 6
+    assert Shard().deal(list(costs), costs.__getitem__) == list(costs)
