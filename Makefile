@@ -49,7 +49,7 @@ train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_c
 
 # Processes for the experiments (accelerate launch): each run trains in the first one, on every core, while
 # evaluations and per-task test-time training are shared out. On a 2-core CPU two single-thread processes ran the
-# demo's evaluations 1.41x and per-task TTT 1.41x faster than one process (README; bench/sharded_ttt.py).
+# demo's evaluations 1.41x and per-task TTT 1.37x faster than one process (docs/benchmarks.md).
 # PROCS=1 runs one plain process.
 CORES    := $(shell nproc 2>/dev/null || echo 1)
 PROCS    ?= $(if $(filter 1,$(CORES)),1,2)

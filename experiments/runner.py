@@ -177,8 +177,10 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
         done = {**extra, "wall_s": time.perf_counter() - t0, **training_log(adapter)}
         atomic_write_text(folder / "train.json", json.dumps(done, indent=2) + "\n")
     if jobs:
-        print(f"[{run.name}] {len(jobs)} task adapters in one process, {jobs[0]['extra']['samples']}+ samples "
-              f"each{shard.label()}", flush=True)
+        sizes = sorted(job["extra"]["samples"] for job in jobs)
+        span = f"{sizes[0]}" if sizes[0] == sizes[-1] else f"{sizes[0]}-{sizes[-1]}"
+        print(f"[{run.name}] {len(jobs)} task adapters in one process, {span} samples each{shard.label()}",
+              flush=True)
         train_in_process(jobs, run_dir(work, run) / "adapters" / f"jobs-{shard.index}.json", root,
                          shard.training_env(False))
     shard.barrier()

@@ -3,9 +3,9 @@
 Why: a chat sample of an ARC task puts its loss on the output grids only (about a third of its tokens), yet a
 causal LM's forward projects every position onto the whole vocabulary (49,152 tokens for SmolLM2) and the loss
 upcasts those logits to fp32 for a log-softmax over all of them. On a CPU that head, its fp32 copies and the
-log-softmax were ~30% of a bf16 LoRA step (profile in README). The loss is unchanged: the same positions, the same
-sum, divided by the same count (``num_items_in_batch`` when the Trainer passes it, else the number of labels), through
-the model's own ``loss_function``; logits are returned for the kept positions only.
+log-softmax cost a quarter of a bf16 LoRA step (profile in docs/training.md). The loss is unchanged: the same
+positions, the same sum, divided by the same count (``num_items_in_batch`` when the Trainer passes it, else the
+number of labels), through the model's own ``loss_function``; logits are returned for the kept positions only.
 
 Recipes list it under ``plugins``; it wraps the causal LM's ``forward`` after the model (and adapter) load, in
 training mode only, for models whose forward takes ``logits_to_keep`` (Llama, Phi-3, Qwen, ...). Other models are
