@@ -16,7 +16,9 @@ PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;background:#fafafa}
-table.summary td{padding:2px 10px}
+table.summary td,table.selection td,table.selection th{padding:2px 10px}
+.headline{font-size:1.25em;margin:.3em 0}.headline b{font-size:1.4em}
+details{margin:.6em 0}
 .task{border:1px solid #ccc;border-radius:6px;margin:10px 0;padding:8px;background:#fff}
 .task.solved{border-left:8px solid #2ECC40}.task.unsolved{border-left:8px solid #FF4136}
 .task.unscored{border-left:8px solid #AAAAAA}
@@ -80,11 +82,14 @@ def write_report(out: Path, tasks: list[Task]) -> Path:
     """Write ``out``/report.html from ``out``'s per-task results and summary.json."""
     records = finished_tasks(out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items())
+    rest = {k: v for k, v in summary.items() if k != "selection"}
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rest.items())
     body = "".join(task_html(t, records[t.id]) for t in tasks if t.id in records)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>ARC evaluation: {html.escape(str(summary.get('split')))}"
             f"</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>"
-            f"<h1>ARC evaluation</h1><table class='summary'>{rows}</table><p>"
+            f"<h1>ARC evaluation</h1>{headline_html(summary)}{selection_html(summary)}"
+            f"<details><summary>every figure of summary.json</summary><table class='summary'>{rows}</table>"
+            "</details><p>"
             "<button onclick=\"sortTasks('score')\">sort by score</button>"
             "<button onclick=\"sortTasks('id')\">sort by id</button>"
             "<button onclick=\"filterTasks('all')\">all</button>"
@@ -94,6 +99,46 @@ def write_report(out: Path, tasks: list[Task]) -> Path:
     path = out / "report.html"
     atomic_write_text(path, page)
     return path
+
+
+def shown_path(value: Any) -> str:
+    """A path relative to the working directory (the repository) when it lies inside it, else as given."""
+    if not value:
+        return "none"
+    path = Path(str(value))
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(value)
+
+
+def headline_html(summary: dict[str, Any]) -> str:
+    """The answer first: score, tasks and outputs solved; then what was evaluated and how."""
+    adapter = summary.get("adapter_per_task") or summary.get("adapter")
+    per_task = " (one adapter per task)" if summary.get("adapter_per_task") else ""
+    facts = [("model", shown_path(summary.get("model"))), ("adapter", shown_path(adapter) + per_task),
+             ("split", summary.get("split")), ("views per test input", summary.get("augmentations")),
+             ("selection", summary.get("select"))]
+    if summary.get("score") is None:  # a hidden test set: predictions only
+        answer = f"not scored: the test outputs are hidden ({summary.get('n_tasks')} tasks predicted)"
+    else:
+        answer = (f"score <b>{summary['score']:.3f}</b> &middot; tasks solved <b>{summary.get('tasks_solved')}/"
+                  f"{summary.get('n_tasks')}</b> &middot; outputs solved {summary.get('output_accuracy') or 0.0:.1%} "
+                  f"of {summary.get('n_outputs')}")
+    return (f"<p class='headline'>{answer}</p><p>"
+            + " &middot; ".join(f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in facts) + "</p>")
+
+
+def selection_html(summary: dict[str, Any]) -> str:
+    """The same candidates chosen by each selection: oracle (any candidate right), pass@1, pass@2, score."""
+    methods = summary.get("selection") or {}
+    if not methods or summary.get("score") is None:
+        return ""
+    head = "<tr><th>selection</th><th>score</th><th>pass@1</th><th>pass@2</th><th>oracle (any candidate)</th></tr>"
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{m.get('score', 0.0):.3f}</td>" + "".join(
+        f"<td>{m.get(k, 0.0):.1%}</td>" for k in ("pass_at_1", "pass_at_2", "oracle_pass_at_n")) + "</tr>"
+        for name, m in methods.items())
+    return f"<table class='selection'>{head}{rows}</table>"
 
 
 def _fmt(value: Any) -> str:
