@@ -38,6 +38,11 @@ class Task:
     def has_test_outputs(self) -> bool:
         return all(p.output is not None for p in self.test)
 
+    def cells(self, with_test: bool = True) -> int:
+        """Grid cells of the demonstration pairs (and the test pairs): what a prompt's length follows."""
+        pairs = self.train + self.test if with_test else self.train
+        return sum(len(g) * len(g[0]) for p in pairs for g in (p.input, p.output) if g)
+
 
 def grid_problem(grid: Any) -> str | None:
     """Return why ``grid`` is not a valid ARC grid, or None if it is.

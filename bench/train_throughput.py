@@ -8,7 +8,8 @@ Each path's achieved FLOP/s is printed as a fraction of the matmul peak of its p
 frozen weights get no weight gradients; LoRA adds little). Ends with ``ratio axolotl/bare: R (precision P)`` for
 the precision this machine picks. Axolotl runs the recipe as is (its plugins compute the LM head and loss at
 labelled positions only: recipes/labelled_logits.py); one more run at this machine's precision without that plugin
-shows what it buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into sequence_len bins does.
+shows what it buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into
+sequence_len bins does.
 Every timing is the best of --repeats runs (a shared machine's speed varies by 20% from run to run).
 Usage: python bench/train_throughput.py [--steps 8] [--repeats 2]
 """
@@ -83,7 +84,8 @@ def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None
     """(train_runtime s, input tokens seen) reported by the Trainer for ``steps`` one-sample steps of
     recipes/smollm2_cpu.yml on the first ``steps`` samples, in order (the bare loop's)."""
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps, "save_steps": 10 * steps,  # no checkpoint inside the timing (the bare loop writes none)
+        sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps,
+                "save_steps": 10 * steps,  # no checkpoint inside the timing (the bare loop writes none)
                 "gradient_accumulation_steps": 1, "micro_batch_size": 1, "logging_steps": 1,
                 "shuffle_merged_datasets": False, "curriculum_sampling": True,  # the bare loop's samples, in order
                 "sequence_len": 2048, "include_tokens_per_second": True,
@@ -161,19 +163,17 @@ def main() -> None:
           f"x{(axo16_tokens / axo16_s) / (axo_tokens / axo_s):.2f} vs Axolotl fp32")
     print(f"auto on this machine: {decide_precision('cpu').line()}")
     chosen = decide_precision("cpu").dtype
-    full_s, full_tokens = axolotl_run(args.steps, {"float32": "no", "bfloat16": "bf16"}[chosen],
+    rates = {"float32": (tokens / bare_s, axo_tokens / axo_s), "bfloat16": (tokens / bf16_s, axo16_tokens / axo16_s)}
+    full_s, full_tokens = axolotl_run(args.steps, "bf16" if chosen == "bfloat16" else "no",
                                       {"plugins": [FULL_LOGITS_PLUGINS]})
-    chosen_axo = {"float32": (axo_tokens, axo_s), "bfloat16": (axo16_tokens, axo16_s)}[chosen]
     print(f"Axolotl without recipes.labelled_logits ({chosen}, LM head at every position): {full_s:6.1f} s  "
-          f"{full_tokens / full_s:6.1f} tok/s; the plugin makes it "
-          f"x{(chosen_axo[0] / chosen_axo[1]) / (full_tokens / full_s):.2f}")
+          f"{full_tokens / full_s:6.1f} tok/s; the plugin makes it x{rates[chosen][1] / (full_tokens / full_s):.2f}")
     from cpu_matmul import gflops
     from transformers import AutoModelForCausalLM
     n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(MODEL).parameters())
     per_token = 4 * n_params / 1e9  # GFLOP per trained token
     peaks = {"float32": max(gflops(torch.float32) for _ in range(3)),
              "bfloat16": max(gflops(torch.bfloat16) for _ in range(3))}
-    rates = {"float32": (tokens / bare_s, axo_tokens / axo_s), "bfloat16": (tokens / bf16_s, axo16_tokens / axo16_s)}
     for dtype, (bare, axo) in rates.items():
         print(f"{dtype}: matmul peak {peaks[dtype]:.0f} GFLOP/s; bare loop {bare * per_token:.1f} GFLOP/s "
               f"({bare * per_token / peaks[dtype]:.0%} of peak), Axolotl {axo * per_token:.1f} GFLOP/s "

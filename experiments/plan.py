@@ -48,6 +48,10 @@ class Scale:
     skip_tasks: int = 0  # pass over this many smallest tasks per split first (a held-out set to choose settings on)
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys set for every training run
     ttt_overrides: dict[str, Any] = field(default_factory=dict)  # and then for test-time training runs
+
+    def recipe_overrides(self, ttt: bool) -> dict[str, Any]:
+        """The recipe keys this scale sets on a training: ``overrides``, then ``ttt_overrides`` for TTT."""
+        return {**self.overrides, **(self.ttt_overrides if ttt else {})}
     recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
 
@@ -132,9 +136,7 @@ def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> 
 def smallest(tasks: list[Task], n: int, skip: int = 0) -> list[Task]:
     """The ``n`` tasks with the fewest grid cells (prompt length follows cell count) after the ``skip`` smallest,
     in id order."""
-    def cells(t: Task) -> int:
-        return sum(len(g) * len(g[0]) for p in t.train + t.test for g in (p.input, p.output) if g)
-    return sorted(sorted(tasks, key=lambda t: (cells(t), t.id))[skip:skip + n], key=lambda t: t.id)
+    return sorted(sorted(tasks, key=lambda t: (t.cells(), t.id))[skip:skip + n], key=lambda t: t.id)
 
 
 def select_tasks(n: int, skip: int = 0) -> dict[str, list[Task]]:
@@ -164,7 +166,8 @@ def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = Non
         for r in ordered:
             if not r.train:
                 r.evaluate = [split for split in r.evaluate if split in needed]
-    return Plan(scale, {**(matrix.get("recipes") or {}), **scale.recipes}, ordered, select_tasks(scale.tasks, scale.skip_tasks))
+    return Plan(scale, {**(matrix.get("recipes") or {}), **scale.recipes}, ordered,
+                select_tasks(scale.tasks, scale.skip_tasks))
 
 
 def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, BuildConfig | CountConfig]:
@@ -189,7 +192,7 @@ def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, Build
 def samples_per_step(scale: Scale, recipe: dict[str, Any], ttt: bool = False) -> int:
     """Samples per optimizer step of ``recipe`` under the scale's overrides (and ``ttt_overrides`` for test-time
     training): micro batch x accumulation."""
-    merged = {**recipe, **scale.overrides, **(scale.ttt_overrides if ttt else {})}
+    merged = {**recipe, **scale.recipe_overrides(ttt)}
     return int(merged.get("micro_batch_size", 1)) * int(merged.get("gradient_accumulation_steps", 1))
 
 

@@ -33,7 +33,7 @@ from evalkit.shards import Shard
 from experiments.plan import Plan, Run, dataset_configs, samples_per_step, training_steps
 from recipes.check import is_cpu_recipe, load_recipe
 from recipes.in_process import FAILED_PREFIX
-from recipes.launch import prepare, train
+from recipes.launch import prepare, show_log_tail, train
 from recipes.record import training_log
 
 
@@ -78,7 +78,7 @@ def _overrides(plan: Plan, spec: dict[str, Any], data: Path, folder: Path, steps
     dataset = {**spec["datasets"][0], "path": str(data.resolve())}
     longest = ((read_manifest(data) or {}).get("tokens") or {}).get("max", 1024)
     overrides: dict[str, Any] = {
-        **plan.scale.overrides, **(plan.scale.ttt_overrides if ttt else {}),
+        **plan.scale.recipe_overrides(ttt),
         "base_model": str((root / plan.scale.base_model).resolve()) if (root / plan.scale.base_model).exists()
         else plan.scale.base_model,
         "datasets": [dataset], "output_dir": str((folder / "adapter").resolve()),
@@ -117,10 +117,11 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path, shard: S
     manifest = read_manifest(data) or {}
     steps = training_steps(plan.scale, load_recipe(recipe), manifest.get("samples", 0), is_ttt(run))
     start_from = run_dir(work, run.after) / "adapter" if run.after else None
-    dose = f"{steps} steps" + (f", {plan.scale.ttt_mode}" if is_ttt(run) else "")
+    s = plan.scale
     if per_task_ttt(plan, run):
-        s = plan.scale
         dose = f"{s.ttt_steps} steps per task" if s.ttt_steps else f"{s.ttt_epochs:g} epoch(s) per task"
+    else:
+        dose = f"{steps} steps" + (f", {s.ttt_mode}" if is_ttt(run) else "")
     if shard.is_main:
         print(f"[{run.name}] training {recipe.relative_to(root)} on {data.name}: {dose}", flush=True)
     start = time.perf_counter()
@@ -204,8 +205,7 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
 def ttt_cost(task: Task) -> float:
     """A task's test-time-training cost before its data exists: its samples grow with its demonstration pairs and
     each sample's tokens with its grid cells."""
-    cells = sum(len(g) * len(g[0]) for p in task.train for g in (p.input, p.output) if g)
-    return len(task.train) * cells
+    return len(task.train) * task.cells(with_test=False)
 
 
 def overhead_share(logs: list[dict[str, Any]]) -> float | None:
@@ -235,8 +235,7 @@ def train_in_process(jobs: list[dict[str, Any]], jobs_file: Path, root: Path, en
             else:
                 print(line, end="", flush=True)
     if proc.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:] if log.exists() else []
-        sys.stderr.write("".join(f"  | {line}\n" for line in tail))
+        show_log_tail(log)
         reason = failed[-1].removeprefix(FAILED_PREFIX) if failed else f"exited with status {proc.returncode}"
         raise UserError(f"per-task training: {reason}; log: {log} (finished tasks are kept; the same command "
                         f"resumes)")

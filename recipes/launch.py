@@ -143,10 +143,16 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
         return job.out_dir
     returncode = run_logged(cmd, root, env, log, job.recipe.get("max_steps"), label)
     if returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()[-15:]
-        sys.stderr.write("".join(f"  | {line}\n" for line in tail if line.strip()))
+        show_log_tail(log)
         raise UserError(f"{recipe_path}: Axolotl exited with status {returncode}; log: {log}")
     return job.out_dir
+
+
+def show_log_tail(log: Path, lines: int = 15) -> None:
+    """Print the last non-empty ``lines`` of ``log`` (progress bars' carriage returns as line ends) on stderr."""
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    tail = [line for line in text.replace("\r", "\n").splitlines() if line.strip()][-lines:]
+    sys.stderr.write("".join(f"  | {line}\n" for line in tail))
 
 
 def run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, steps: int | None,
