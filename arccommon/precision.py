@@ -6,6 +6,11 @@ faster under bf16 autocast than fp32 on two such CPUs); without them a bf16 matm
 (``python bench/cpu_matmul.py`` on an AVX2-only CPU: 0.11x fp32). So ``auto`` decides per machine, unless
 ``ARC_CPU_PRECISION`` (bfloat16 | float32) says otherwise for CPUs: e.g. float32 to run as a CPU without bf16
 instructions would, or to compare.
+
+Under bf16 autocast a LoRA training keeps its trainable weights in fp32, but a frozen linear weight gets cast to bf16
+by every matmul that uses it, forward and backward (autocast caches casts of trainable leaves only). Storing the
+frozen linear weights in bf16 up front (:func:`freeze_linears_in_bf16`) gives the same matmul inputs, so the same
+numbers, without those copies.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CPUINFO = Path("/proc/cpuinfo")
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -71,3 +77,20 @@ def decide_precision(device: str, requested: str = "auto") -> Precision:
         return Precision("bfloat16", f"this CPU has {'/'.join(flags)}: bf16 kernels are fast")
     return Precision("float32", "this CPU lacks avx512_bf16/amx_bf16: bf16 matmuls take a slow path "
                                 "(bench/cpu_matmul.py)")
+
+
+def freeze_linears_in_bf16(model: Any) -> int:
+    """Store every frozen ``nn.Linear`` weight of ``model`` in bf16 (not one tied to the input embeddings, which
+    also feed non-autocast ops); returns how many. For training under bf16 autocast only: each such weight is cast
+    to bf16 by every matmul anyway, so results are unchanged (tests/test_precision.py) and the casts are saved."""
+    import torch
+
+    embeddings = model.get_input_embeddings().weight if hasattr(model, "get_input_embeddings") else None
+    done = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if (isinstance(module, torch.nn.Linear) and weight is not None and not weight.requires_grad
+                and weight is not embeddings and weight.dtype == torch.float32):
+            module.weight.data = weight.data.to(torch.bfloat16)
+            done += 1
+    return done

@@ -90,7 +90,7 @@ def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None
                 "shuffle_merged_datasets": False, "curriculum_sampling": True,  # the bare loop's samples, in order
                 "sequence_len": 2048, "include_tokens_per_second": True,
                 **(extra or {})}
-        cmd = [sys.executable, "-m", "recipes", "train", "recipes/smollm2_cpu.yml", "--mixed-precision",
+        cmd = [sys.executable, "-m", "recipes", "train", "recipes/smollm2_cpu.yml", "--verbose", "--mixed-precision",
                mixed_precision]
         for key, value in sets.items():
             cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -45,6 +46,18 @@ def add_run_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--stop-past-truth", action="store_true",
                     help="one view only: stop each batch past its longest true answer + newline + end of turn (the "
                          "score is unchanged: longer answers are wrong anyway; attempts may be cut short)")
+    ap.add_argument("--engine", default="hf", choices=["hf", "vllm"],
+                    help="hf: Hugging Face generate in this process (default; the faster one on a CPU: "
+                         "bench/engines.py); vllm: a vLLM server from its own environment (make install-vllm), "
+                         "every adapter a LoRA in one engine")
+    ap.add_argument("--vllm-url", metavar="URL",
+                    help="--engine vllm: a vLLM server already running (vllm serve BASE --enable-lora, with "
+                         "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), e.g. one on several GPUs; else evalkit starts one")
+    ap.add_argument("--vllm-port", type=int, help="--engine vllm: the port of the server evalkit starts "
+                                                   "(default: a free one)")
+    ap.add_argument("--vllm-args", type=shlex.split, metavar="'ARGS'",
+                    help="--engine vllm: more arguments for the server evalkit starts, e.g. "
+                         "'--tensor-parallel-size 2'")
     ap.add_argument("--device", default="auto", help="auto (cuda when available, else cpu) | cpu | cuda | cuda:N")
     ap.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
                     help="auto: bf16 on GPUs and CPUs with avx512_bf16/AMX, else fp32 (the reason is printed)")
@@ -75,7 +88,8 @@ def request_from_args(args: argparse.Namespace) -> EvalRequest:
                        tasks=args.tasks, limit=args.limit,
                        augmentations=args.augmentations, select=args.select, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
-                       stop_past_truth=args.stop_past_truth, device=args.device, dtype=args.dtype, out=args.out,
+                       stop_past_truth=args.stop_past_truth, engine=args.engine, vllm_url=args.vllm_url,
+                       vllm_port=args.vllm_port, vllm_args=args.vllm_args, device=args.device, dtype=args.dtype, out=args.out,
                        seed=args.seed, progress=not args.quiet)
 
 

@@ -5,13 +5,16 @@ The CLI (``python -m evalkit run``) and the experiment matrix both build an Eval
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from arccommon.errors import UserError
 
 CPU_VIEWS, GPU_VIEWS = 2, 8  # default views per test input
+ENGINES = ("hf", "vllm")
+LOG_FILE = "eval.log"  # what libraries log and warn during an evaluation (the console keeps our lines)
 
 
 @dataclass
@@ -30,6 +33,10 @@ class EvalRequest:
     max_new_tokens: int | None = None
     max_prompt_tokens: int | None = 6000
     stop_past_truth: bool = False
+    engine: str = "hf"  # hf (Hugging Face generate in this process) | vllm (a vLLM server: evalkit/vllm_engine.py)
+    vllm_url: str | None = None  # a running vLLM server to use instead of starting one
+    vllm_port: int | None = None  # the port of the server evalkit starts (default: a free one)
+    vllm_args: list[str] | None = None  # more arguments for the server evalkit starts (--tensor-parallel-size 8)
     device: str = "auto"
     dtype: str = "auto"
     out: Path | None = None
@@ -55,6 +62,10 @@ class EvalRequest:
         """8 on an accelerator; 1 on a CPU, where padded batches measured slower (bench/generation.py)."""
         return self.batch_size or (1 if device.startswith("cpu") else 8)
 
+    def tasks_per_window(self, device: str) -> int:
+        """Tasks predicted together: HF at least 4 (a batch's worth); vLLM 16, every prompt of them sent at once."""
+        return 16 if self.engine == "vllm" else max(4, self.batch(device))
+
 
 def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     """Predict, vote and score every test output of ``request.split``; write predictions.json, summary.json,
@@ -62,10 +73,10 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
 
     Under ``accelerate launch --num_processes N`` the tasks are shared out (evalkit/shards.py) and only the main
     process, which merges the shards and writes the files, gets the summary; the others get None."""
-    from arccommon.precision import resolve_device
+    from arccommon.noise import third_party_output
+    from arccommon.precision import decide_precision, resolve_device
     from arcprep.encoding import max_answer_tokens
-    from evalkit.hf_predictor import HFPredictor
-    from evalkit.model import TaskAdapters, find_adapter, load_model, resolve_base, task_adapters
+    from evalkit.model import find_adapter, resolve_base, task_adapters
     from evalkit.report import write_report
     from evalkit.run import EvalConfig, evaluate, select
     from evalkit.selection import SELECTIONS
@@ -77,6 +88,8 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     device = shard.device or device  # each process of a multi-GPU launch on its own GPU
     views = request.views(device)
     mode = request.selection(views)
+    if request.engine not in ENGINES:
+        raise UserError(f"--engine {request.engine}: unknown; choose from {', '.join(ENGINES)}")
     if mode not in SELECTIONS:
         raise UserError(f"--select {mode}: unknown; choose from {', '.join(SELECTIONS)}")
     if request.stop_past_truth and views > 1:
@@ -95,18 +108,38 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
                      settings.encoding, settings.system_prompt, request.stop_past_truth, settings.prompt_format,
                      str(per_task) if per_task else None)
     out = request.out_dir(base)
+    if shard.is_main:
+        print(f"{decide_precision(device, request.dtype).line()}; engine {request.engine}; third-party output: "
+              f"{out / LOG_FILE}", flush=True)
+    with third_party_output(out / (LOG_FILE if shard.count == 1 else f"eval.shard-{shard.index}.log")):
+        if request.engine == "vllm":
+            from evalkit.vllm_engine import vllm_predictor
+
+            engine = vllm_predictor(request, base, adapter, found, sample, device, max_new, out, shard)
+        else:
+            engine = hf_predictor(request, base, adapter, found, sample, device, max_new)
+        with engine as (predictor, switch):
+            summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=request.tasks_per_window(device),
+                               count=predictor.count, max_prompt_tokens=request.max_prompt_tokens,
+                               progress=request.progress, scorer=predictor.loglik, switch=switch, shard=shard)
+    if shard.is_main:
+        write_report(out, tasks)
+    return summary, out
+
+
+@contextlib.contextmanager
+def hf_predictor(request: EvalRequest, base: str, adapter: Path | None, found: dict[str, Path],
+                 sample: Path | None, device: str, max_new: int) -> Iterator[tuple[Any, Any]]:
+    """(HF predictor, per-task adapter switch or None): the model in this process, adapters merged (one) or
+    switched per task (per-task adapters)."""
+    from evalkit.hf_predictor import HFPredictor
+    from evalkit.model import TaskAdapters, load_model
+
     switch = None
-    if per_task is not None:
+    if found:
         model, tokenizer = load_model(base, None, device, request.dtype, tokenizer_from=sample)
         adapters = TaskAdapters(model, found, adapter)
         model, switch = adapters.model, adapters.use
     else:
         model, tokenizer = load_model(base, adapter, device, request.dtype)
-    batch = request.batch(device)
-    predictor = HFPredictor(model, tokenizer, batch, max_new)
-    summary = evaluate(cfg, tasks, predictor, out, settings, batch_tasks=max(4, batch), count=predictor.count,
-                       max_prompt_tokens=request.max_prompt_tokens, progress=request.progress,
-                       scorer=predictor.loglik, switch=switch, shard=shard)
-    if shard.is_main:
-        write_report(out, tasks)
-    return summary, out
+    yield HFPredictor(model, tokenizer, request.batch(device), max_new), switch

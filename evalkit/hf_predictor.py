@@ -6,21 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from arcprep.encoding import max_answer_tokens
+from evalkit.chat_template import ChatTemplate
 from evalkit.generate import Generation, generate_batch
 
 
-class HFPredictor:
+class HFPredictor(ChatTemplate):
     """Callable: conversations -> greedy Generations, in batches of similar prompt length."""
 
+    routes_tasks = False  # one adapter at a time: evaluate() switches it per task
+
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8, max_new_tokens: int | None = None):
-        self.model, self.tokenizer = model, tokenizer
+        super().__init__(tokenizer)
+        self.model = model
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens or max_answer_tokens()
-
-    def render(self, conversations: list[list[dict[str, str]]]) -> list[str]:
-        return self.tokenizer.apply_chat_template(conversations, tokenize=False, add_generation_prompt=True)
-
-    def count(self, messages: list[dict[str, str]]) -> int:
-        return len(self.tokenizer(self.render([messages])[0], add_special_tokens=False)["input_ids"])
 
     def __call__(self, conversations: list[list[dict[str, str]]], answers: list[str | None] | None = None,
                  max_sides: list[int] | None = None) -> list[Generation]:
@@ -34,7 +32,7 @@ class HFPredictor:
             idx = order[start:start + self.batch_size]
             cap = self.max_new_tokens
             if answers is not None and all(answers[i] is not None for i in idx):
-                longest = max(len(self.tokenizer(answers[i], add_special_tokens=False)["input_ids"]) for i in idx)
+                longest = max(len(self.encode(answers[i])) for i in idx)
                 cap = min(cap, longest + 2)  # answer, newline, end of turn
             sides = [max_sides[i] for i in idx] if max_sides is not None else None
             for i, gen in zip(idx, generate_batch(self.model, self.tokenizer, [prompts[i] for i in idx], cap,

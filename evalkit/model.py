@@ -57,17 +57,14 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
     """(model in eval mode, tokenizer with left padding). The adapter's own tokenizer is preferred (that of
     ``tokenizer_from``, an adapter folder, when the adapters are attached later).
 
-    ``dtype`` auto: :func:`arccommon.precision.decide_precision` decides for ``device`` and the line is printed.
+    ``dtype`` auto: :func:`arccommon.precision.decide_precision` decides for ``device``.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     precision = decide_precision(device, dtype)
-    print(precision.line())
-    saved = adapter or tokenizer_from
-    tok_dir = saved if saved is not None and (saved / "tokenizer_config.json").exists() else base
+    tokenizer = load_tokenizer(base, adapter or tokenizer_from)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, precision.dtype))
     except OSError as exc:
         raise UserError(f"{base}: cannot load model ({str(exc).splitlines()[0]})") from None
@@ -76,10 +73,22 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
 
         model = PeftModel.from_pretrained(model, adapter)
         model = model.merge_and_unload()
+    return model.to(device).eval(), tokenizer
+
+
+def load_tokenizer(base: str, saved: Path | None = None) -> Any:
+    """The tokenizer saved with an adapter (``saved``), else the base model's; left padding, a pad token required."""
+    from transformers import AutoTokenizer
+
+    tok_dir = saved if saved is not None and (saved / "tokenizer_config.json").exists() else base
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    except OSError as exc:
+        raise UserError(f"{tok_dir}: cannot load tokenizer ({str(exc).splitlines()[0]})") from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         raise UserError(f"{tok_dir}: tokenizer has no pad token")
-    return model.to(device).eval(), tokenizer
+    return tokenizer
 
 
 def task_adapters(folder: Path) -> dict[str, Path]:

@@ -90,7 +90,9 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
 
     With a ``scorer`` (teacher-forced log-likelihoods) both selections are computed from the same candidates and
     ``cfg.select`` picks the attempts written; without one only ``vote`` can be computed. With ``switch`` (per-task
-    adapters) tasks are predicted one at a time, each after ``switch(task_id)`` made its own model active.
+    adapters) tasks are predicted one at a time, each after ``switch(task_id)`` made its own model active. A
+    predictor that ``routes_tasks`` (the vLLM engine) is instead told each prompt's task and serves every task's
+    adapter in the same batch.
     """
     from tqdm import tqdm
 
@@ -107,6 +109,7 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
     label = "tasks" if shard.count == 1 else f"tasks (shard {shard.index + 1}/{shard.count})"
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=label, unit="task",
                disable=None if progress else True, position=shard.index)
+    routed = getattr(predictor, "routes_tasks", False)
     with open(out / per_task_file(shard), "a", encoding="utf-8") as handle:
         step = 1 if switch is not None else batch_tasks
         for i in range(0, len(todo), step):
@@ -115,29 +118,37 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
             items: list[WorkItem] = [w for t in window for w in work_items(
                 t, cfg.augmentations, cfg.seed, settings, count, max_prompt_tokens)]
             t0 = time.perf_counter()
-            limits = {"max_sides": [w.max_side for w in items]}
+            limits: dict[str, Any] = {"max_sides": [w.max_side for w in items]}
             if cfg.stop_past_truth:
                 limits["answers"] = _true_answers(items, window, cfg)
+            if routed:
+                limits["task_ids"] = [w.task_id for w in items]
             generations = predictor([w.messages for w in items], **limits)
             gen_seconds += time.perf_counter() - t0
             new_tokens += sum(g.new_tokens for g in generations)
             t0 = time.perf_counter()
+            found = {}
             for task in window:
                 answered = [(w, g) for w, g in zip(items, generations) if w.task_id == task.id]
-                views = [w for w, _ in answered]
                 cands = [revert(w, g, settings.encoding) for w, g in answered]
-                pools = [options(cands, t) for t in range(len(task.test))]
-                if scorer is not None:
-                    _score_options(pools, views, scorer, settings.encoding)
+                found[task.id] = ([w for w, _ in answered], cands, [options(cands, t) for t in range(len(task.test))])
+            if scorer is not None:  # every task of the window in one call: a routing engine batches them
+                _score_options([(views, pools) for views, _, pools in found.values()], scorer, settings.encoding,
+                               routed)
+            for task in window:
+                _, cands, pools = found[task.id]
                 rec = _task_result(task, cands, pools, modes, cfg.select)
-                if used is not None:
-                    rec["adapter"] = used
+                label = used if used is not None else predictor.adapter_label(task.id) if routed else None
+                if label is not None:
+                    rec["adapter"] = label
                 handle.write(json.dumps(rec) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
                 done[task.id] = rec
                 bar.update(1)
             select_seconds += time.perf_counter() - t0
+            if routed:
+                predictor.release([t.id for t in window])
             scored = [done[t.id]["score_record"] for t in mine if t.id in done and done[t.id]["score_record"]]
             bar.set_postfix(score=f"{summarize(scored)['score']:.3f}" if scored else "-",
                             tok_s=f"{new_tokens / max(gen_seconds, 1e-9):.1f}")
@@ -170,19 +181,25 @@ def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) ->
     return out
 
 
-def _score_options(pools: list[list[Option]], views: list[WorkItem], scorer: Scorer, encoding: str) -> None:
-    """Set each option's log-likelihood summed over the views of its test output (only where there is a choice)."""
-    pairs, owners = [], []
-    for t, pool in enumerate(pools):
-        if len(pool) < 2:
-            continue
-        for option in pool:
-            option.loglik = 0.0
-        for w in (w for w in views if w.test_index == t):
+def _score_options(tasks: list[tuple[list[WorkItem], list[list[Option]]]], scorer: Scorer, encoding: str,
+                   routed: bool = False) -> None:
+    """Set each option's log-likelihood summed over the views of its test output (only where there is a choice),
+    for each task's (views, option pools) at once; a ``routed`` scorer is told each pair's task."""
+    pairs, owners, task_ids = [], [], []
+    for views, pools in tasks:
+        for t, pool in enumerate(pools):
+            if len(pool) < 2:
+                continue
             for option in pool:
-                pairs.append((w.messages, encode_grid(w.augmentation.apply_grid(option.grid), encoding)))
-                owners.append(option)
-    for option, loglik in zip(owners, scorer(pairs) if pairs else []):
+                option.loglik = 0.0
+            for w in (w for w in views if w.test_index == t):
+                for option in pool:
+                    pairs.append((w.messages, encode_grid(w.augmentation.apply_grid(option.grid), encoding)))
+                    owners.append(option)
+                    task_ids.append(w.task_id)
+    if not pairs:
+        return
+    for option, loglik in zip(owners, scorer(pairs, task_ids=task_ids) if routed else scorer(pairs)):
         option.loglik += loglik
 
 

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         from arccommon.precision import resolve_device
         from evalkit.shards import current_shard
+        from experiments.index_page import write_index
         from experiments.plan import load_matrix, make_plan, make_scale
         from experiments.results import table, write_results
         from experiments.runner import carry_out, describe
@@ -91,11 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         command = "python -m experiments " + shlex.join(argv) if argv else "python -m experiments"
         write_results(plan, results, md, md.with_suffix(".png"), command)
+        index = write_index(plan, results, work, md.with_suffix(".png"), command)
         print(table(plan, results))
         print(f"results: {md}")
         reports = [run_eval / "report.html" for run_eval in sorted((work / "runs").glob("*/eval-*"))]
         for report in reports:
             print(f"report: {report}")
+        print(f"index (the table, loss curves and every report): {index}")
         return 0
 
     return run_command(run, "interrupted: finished runs are kept; run the same command to resume")

@@ -36,9 +36,16 @@ def _num(value: Any, fmt: str = "{:,}") -> str:
 
 def table(plan: Plan, results: dict[str, dict[str, Any]]) -> str:
     """The Markdown table: one row per run."""
+    head, rows = table_rows(plan, results)
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def table_rows(plan: Plan, results: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(header, one row per run): what each run trained on, how long, its losses and its score per split."""
     head = ["run", "recipe", "trained on", "after", "samples", "steps", "tokens seen", "train wall", "start loss",
             "final loss", *[f"score {s}" for s in SPLITS]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for run in plan.runs:
         rec = results[run.name]["train"] or {}
         losses = rec.get("losses") or []
@@ -48,8 +55,8 @@ def table(plan: Plan, results: dict[str, dict[str, Any]]) -> str:
                _num(rec.get("wall_s"), "{:.0f} s"), _num(losses[0][1] if losses else None, "{:.3f}"),
                _num(losses[-1][1] if losses else None, "{:.3f}"),
                *[_score(results[run.name]["eval"].get(s)) for s in SPLITS]]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return head, rows
 
 
 def selection_table(plan: Plan, results: dict[str, dict[str, Any]]) -> str:

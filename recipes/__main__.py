@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,10 +27,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from recipes.launch import parse_overrides, train
+    from arccommon.cli import VERBOSE_ENV, verbose
+    from recipes.check import load_recipe
+    from recipes.launch import output_dir, parse_overrides, train
 
-    out = train(args.recipe, parse_overrides(args.set or []), root=args.root, dry_run=args.dry_run,
-                mixed_precision=args.mixed_precision, processes=args.num_processes)
+    overrides = parse_overrides(args.set or [])
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    log, recipe = None, {**load_recipe(args.recipe), **overrides}
+    if not verbose() and not args.dry_run and recipe.get("output_dir"):  # else the checks name what is wrong
+        log = output_dir(recipe, args.root) / "train.log"  # Axolotl's config dump, warnings and step dicts
+        print(f"Axolotl's output: {log} (--verbose shows it here)", file=sys.stderr)
+    out = train(args.recipe, overrides, root=args.root, dry_run=args.dry_run, mixed_precision=args.mixed_precision,
+                processes=args.num_processes, log=log, label=args.recipe.stem)
     print(f"adapter: {out}")
     return 0
 
@@ -59,6 +69,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
     p.add_argument("--dry-run", action="store_true", help="check and print the command, do not train")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Axolotl's own output here instead of OUTPUT_DIR/train.log (or set ARC_VERBOSE=1)")
     p.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
                    help="train_device: cpu recipes only. auto: bf16 autocast on CPUs with avx512_bf16/AMX, "
                         "else fp32 (the decision and its reason are printed)")

@@ -86,6 +86,11 @@ class Prepared:
         return is_cpu_recipe(self.recipe)
 
 
+def output_dir(recipe: dict[str, Any], root: Path = Path(".")) -> Path:
+    """Where a (merged) recipe's training writes its adapter, checkpoints and log."""
+    return root / recipe["output_dir"]
+
+
 def prepare(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path = Path("."),
             mixed_precision: str = "auto", processes: int = 1, quiet: bool = False) -> Prepared:
     """Check ``recipe_path`` (+ ``overrides``), write the merged recipe and the training record into its output
@@ -100,7 +105,7 @@ def prepare(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Pa
     if problems:
         raise UserError("\n".join(f"{recipe_path}: {p}" for p in problems))
     recipe = {**load_recipe(recipe_path), **overrides}
-    out_dir = root / recipe["output_dir"]
+    out_dir = output_dir(recipe, root)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

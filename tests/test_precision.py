@@ -70,3 +70,37 @@ def test_the_environment_can_fix_what_auto_means_on_a_cpu(cpuinfo, monkeypatch):
     monkeypatch.setenv(precision.CPU_PRECISION_ENV, "fp8")
     with pytest.raises(ValueError, match="ARC_CPU_PRECISION='fp8'"):
         precision.decide_precision("cpu")
+
+
+def test_frozen_linears_in_bf16_give_the_same_loss_and_gradients_under_autocast(tmp_path):
+    """Storing frozen linear weights in bf16 changes nothing under bf16 autocast (every matmul casts them anyway),
+    while the trainable LoRA weights and the tied embeddings stay fp32."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tests.tiny_models import build_tiny
+
+    base = build_tiny("llama", tmp_path / "tiny")
+    ids = torch.tensor([[5, 9, 13, 21, 34, 55, 89, 144]])
+
+    def step(freeze: bool) -> tuple[float, dict[str, torch.Tensor], int]:
+        torch.manual_seed(0)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
+                               LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"],
+                                          init_lora_weights=False))
+        frozen = precision.freeze_linears_in_bf16(model) if freeze else 0
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+        assert model.get_input_embeddings().weight.dtype == torch.float32
+        return loss.item(), grads, frozen
+
+    plain_loss, plain_grads, _ = step(False)
+    loss, grads, frozen = step(True)
+    assert frozen == 2 * 7  # every linear of the 2 layers (lm_head is tied to the embeddings: kept)
+    assert loss == plain_loss
+    for name, grad in grads.items():
+        assert torch.equal(grad, plain_grads[name]), name

@@ -92,7 +92,7 @@ def _train(recipe: str, tmp: Path, mixed_precision: str = "auto",
     sets = {"output_dir": str(out), "dataset_prepared_path": str(tmp / "prepared"), "logging_steps": 1,
             "warmup_steps": 0, **overrides}
     cmd = [sys.executable, "-m", "recipes", "train", str(ROOT / "recipes" / recipe), "--root", str(ROOT),
-           "--mixed-precision", mixed_precision]
+           "--mixed-precision", mixed_precision, "--verbose"]
     for key, value in sets.items():
         cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)

@@ -71,7 +71,7 @@ def test_likelihood_ranking_of_a_real_task_matches_the_hand_computation(tiny):
     right = task.test[0].output
     wrong = [[(c + 3) % 10 for c in row] for row in right]
     pool = [Option(wrong, 1, -0.1), Option(right, 1, -0.2)]
-    _score_options([pool], views, HFPredictor(model, tok, batch_size=2).loglik, "plain")
+    _score_options([(views, [pool])], HFPredictor(model, tok, batch_size=2).loglik, "plain")
     by_hand = {}
     for option in pool:
         by_hand[option.key] = sum(_by_hand(model, tok, tok.apply_chat_template(v.messages, tokenize=False,
