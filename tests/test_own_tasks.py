@@ -42,13 +42,14 @@ def test_a_folder_of_own_tasks_is_built_trained_on_and_evaluated(tmp_path) -> No
     log = tmp_path / "out" / "train.log"
     assert f"Axolotl's output: {log}" in console and "adapter: " in console
     assert "[cpu_precision]" in log.read_text() and "'loss'" in log.read_text()  # Axolotl's own lines are there
-    assert "[cpu_precision]" not in console and "'loss'" not in console and "axolotl" not in console.lower()
+    assert "[cpu_precision]" not in console and "'loss': " not in console, console  # Axolotl's lines: in the log
+    assert len(console.splitlines()) < 12, console
     out = tmp_path / "eval"
     evaluated = _run("-m", "evalkit", "--adapter", str(tmp_path / "out"), "--split", str(tasks), "--augmentations",
                      "1", "--out", str(out), "--quiet")
     console = evaluated.stdout + evaluated.stderr
     assert f"third-party output: {out / 'eval.log'}" in console and (out / "eval.log").exists()
-    assert "Loading weights" not in console and "Warning" not in console and len(console.splitlines()) < 25
+    assert "Loading weights" not in console and "Warning" not in console and len(console.splitlines()) < 40
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_tasks"] == 2 and 0.0 <= summary["score"] <= 1.0
     assert sorted(json.loads((out / "predictions.json").read_text())) == ["mine0", "mine1"]
