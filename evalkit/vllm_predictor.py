@@ -73,7 +73,7 @@ class VLLMPredictor(ChatTemplate):
         """The served name a task is predicted with (loading its adapter on first use)."""
         if task_id in self.adapters:
             return self._load(task_id, self.adapters[task_id])
-        return self.loaded[self.fallback] if self.fallback is not None else self.server.model
+        return self._default_model()
 
     def adapter_label(self, task_id: str) -> str | None:
         """What per_task.jsonl records as a task's adapter, as the HF path does: the task's id, ``fallback`` or
@@ -104,6 +104,7 @@ class VLLMPredictor(ChatTemplate):
         return list(self.pool.map(lambda job: self._generate(*job), jobs))
 
     def _default_model(self) -> str:
+        """The shared adapter's served name, else the base model's."""
         return self.loaded[self.fallback] if self.fallback is not None else self.server.model
 
     def _generate(self, model: str, prompt: list[int], cap: int) -> Generation:
