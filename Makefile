@@ -102,6 +102,7 @@ test-fast: install  ## tests without the slow end-to-end runs
 bench: data  ## print the benchmark figures
 	$(PY) bench/arcprep_build.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/train_parallelism.py
 	$(PY) bench/generation.py
 	$(PY) bench/selection.py
 	$(PY) bench/prompt_formats.py
