@@ -1,8 +1,8 @@
 """Benchmark: how to spend a CPU's cores on LoRA training — threads in one process, or one process per core.
 
-Times the bare PyTorch + peft LoRA loop of bench/train_throughput.py (the demo's settings: LoRA r=32 on the top 10
-of 30 layers, one sample per step, this machine's precision) on the first --steps samples of
-data/demo_train.jsonl, three ways in one run: one process using every core; one process with one thread; and one
+Times the bare PyTorch + peft LoRA loop of bench/train_throughput.py (the demo's settings: LoRA r=32 on the
+layers experiments/matrix.yml's demo scale names, one sample per step, this machine's precision) on the first
+--steps samples of data/demo_train.jsonl, three ways in one run: one process using every core; one process with one thread; and one
 single-threaded process per core, all at once (what data-parallel training across the cores would get, less its
 gradient all-reduce). Prints each way's tokens/s (the best of --repeats rounds, the three ways interleaved: a shared
 machine's speed drifts) and the ratio of the last to the first.
@@ -20,7 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/train_throughput.py
 
-TOP_LAYERS = list(range(20, 30))  # experiments/matrix.yml's cpu_speed override
+
+
+def demo_layers() -> list[int] | None:
+    """The layers the demo scale puts LoRA on (experiments/matrix.yml's overrides; None: all)."""
+    from experiments.plan import load_matrix, make_scale
+
+    return make_scale(load_matrix(), "demo", {}).overrides.get("peft_layers_to_transform")
 
 
 def worker(steps: int) -> None:
@@ -33,8 +39,9 @@ def worker(steps: int) -> None:
     torch.manual_seed(0)
     samples = tokenized_samples(steps)
     bf16 = decide_precision("cpu").dtype == "bfloat16"
-    bare_loop_once(samples[:1], TOP_LAYERS, bf16=bf16)  # warm-up: first-call kernel selection and allocation
-    seconds = bare_loop_once(samples, TOP_LAYERS, bf16=bf16)
+    layers = demo_layers()
+    bare_loop_once(samples[:1], layers, bf16=bf16)  # warm-up: first-call kernel selection and allocation
+    seconds = bare_loop_once(samples, layers, bf16=bf16)
     print(json.dumps({"seconds": seconds, "tokens": sum(len(ids) for ids, _ in samples)}))
 
 
