@@ -1,11 +1,11 @@
 """Benchmark: how to spend a CPU's cores on LoRA training — threads in one process, or one process per core.
 
-Times the bare PyTorch + peft LoRA loop of bench/train_throughput.py (the demo's settings: LoRA r=32 on the
-layers experiments/matrix.yml's demo scale names, one sample per step, this machine's precision) on the first
---steps samples of data/demo_train.jsonl, three ways in one run: one process using every core; one process with one thread; and one
-single-threaded process per core, all at once (what data-parallel training across the cores would get, less its
-gradient all-reduce). Prints each way's tokens/s (the best of --repeats rounds, the three ways interleaved: a shared
-machine's speed drifts) and the ratio of the last to the first.
+Times the bare PyTorch + peft LoRA loop of bench/train_throughput.py (the demo's settings: LoRA r=32 on the layers
+experiments/matrix.yml's demo scale names, one sample per step, this machine's precision) on the first --steps
+samples of data/demo_train.jsonl, three ways in one run: one process using every core; one process with one thread;
+and one single-threaded process per core, all at once (what data-parallel training across the cores would get, less
+its gradient all-reduce). Prints each way's tokens/s (the best of --repeats rounds, the three ways interleaved: a
+shared machine's speed drifts) and the ratio of the last to the first.
 Usage: python bench/train_parallelism.py [--steps 4] [--repeats 3]
 """
 
