@@ -21,20 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/train_throughput.py
 
 
-
-def demo_layers() -> list[int] | None:
-    """The layers the demo scale puts LoRA on (experiments/matrix.yml's overrides; None: all)."""
-    from experiments.plan import load_matrix, make_scale
-
-    return make_scale(load_matrix(), "demo", {}).overrides.get("peft_layers_to_transform")
-
-
 def worker(steps: int) -> None:
     """Run in a child: print {"seconds", "tokens"} of one timed pass (after a warm-up pass) as JSON."""
     import torch
 
     from arccommon.precision import decide_precision
-    from train_throughput import bare_loop_once, tokenized_samples
+    from train_throughput import bare_loop_once, demo_layers, tokenized_samples
 
     torch.manual_seed(0)
     samples = tokenized_samples(steps)

@@ -8,7 +8,8 @@ Each path's achieved FLOP/s is printed as a fraction of the matmul peak of its p
 frozen weights get no weight gradients; LoRA adds little). Ends with ``ratio axolotl/bare: R (precision P)`` for
 the precision this machine picks. Axolotl runs the recipe as is (its plugins compute the LM head and loss at
 labelled positions only: recipes/labelled_logits.py); one more run at this machine's precision without that plugin
-shows what it buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into
+shows what it buys, and one bare fp32 run with LoRA on the demo scale's layers only (experiments/matrix.yml) what
+that buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into
 sequence_len bins does.
 Every timing is the best of --repeats runs (a shared machine's speed varies by 20% from run to run).
 Usage: python bench/train_throughput.py [--steps 8] [--repeats 2]
@@ -56,6 +57,13 @@ def tokenized_samples(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         labels[: len(prompt["input_ids"])] = -100
         out.append((ids, labels))
     return out
+
+
+def demo_layers() -> list[int] | None:
+    """The layers the demo scale puts LoRA on (experiments/matrix.yml's overrides; None: all)."""
+    from experiments.plan import load_matrix, make_scale
+
+    return make_scale(load_matrix(), "demo", {}).overrides.get("peft_layers_to_transform")
 
 
 def bare_loop_once(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: list[int] | None = None,
@@ -150,8 +158,13 @@ def main() -> None:
     ratio = (axo_tokens / axo_s) / (tokens / bare_s)
     print(f"Axolotl:           {axo_s:6.1f} s  {axo_tokens / axo_s:6.1f} tok/s ({axo_tokens} tokens seen)  "
           f"ratio Axolotl/bare = {ratio:.2f}")
-    top_s = bare_loop(samples, list(range(20, 30)))
-    print(f"bare loop, LoRA on the top 10 of 30 layers: {top_s:6.1f} s  {tokens / top_s:6.1f} tok/s  "
+    from transformers import AutoConfig
+
+    n_layers = AutoConfig.from_pretrained(MODEL).num_hidden_layers
+    layers = demo_layers() or list(range(n_layers))
+    top_s = bare_loop(samples, layers)
+    print(f"bare loop, LoRA on the demo's {len(layers)} of {n_layers} layers: {top_s:6.1f} s  "
+          f"{tokens / top_s:6.1f} tok/s  "
           f"x{bare_s / top_s:.2f} vs all layers")
     from arccommon.precision import decide_precision
 
