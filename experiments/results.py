@@ -139,6 +139,17 @@ def per_task_table(rec: dict[str, Any], before: dict[str, float], after: dict[st
     return rows + [""]
 
 
+def other_formats(results: dict[str, dict[str, Any]], prompt_format: str) -> str:
+    """' (RUN: FORMAT, ...)' for the runs evaluated with a prompt format other than ``prompt_format`` (evalkit takes
+    it from the adapter's training record; the base model, with none, gets its default), else ''."""
+    found = {name: fmt for name, res in results.items() for summary in (res.get("eval") or {}).values()
+             if summary and (fmt := summary.get("prompt_format", prompt_format)) != prompt_format}
+    if not found:
+        return ""
+    return " (" + ", ".join(f"`{name}` prompted {fmt}" for name, fmt in found.items()) + \
+        ": evalkit prompts as the adapter was trained, a model without one in its default format)"
+
+
 def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png: Path, command: str) -> None:
     """results.md and the loss PNG beside it."""
     s = plan.scale
@@ -150,7 +161,7 @@ def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png:
             f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks"
             f"{f' after the {s.skip_tasks} smallest' if s.skip_tasks else ''} (ARC-AGI-2 "
             f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {schedule}; prompt "
-            f"format {s.prompt_format}; test-time training {s.ttt_mode} ({s.ttt_copies} samples per held-out "
+            f"format {s.prompt_format}{other_formats(results, s.prompt_format)}; test-time training {s.ttt_mode} ({s.ttt_copies} samples per held-out "
             f"demonstration pair); {s.count_samples} count-priors chats; {s.augmentations} view(s) per test input at "
             f"evaluation, 2 attempts chosen by evalkit's default selection; score = mean per-task fraction of test "
             f"outputs solved (tasks fully solved in brackets); shape = share of test outputs whose model answer has "

@@ -16,6 +16,7 @@ from arcprep.sources import load_source
 from evalkit.run import finished_tasks
 from evalkit.shards import cpu_launch
 from experiments.plan import load_matrix, make_plan, make_scale, smallest
+from experiments.results import other_formats
 from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
@@ -44,6 +45,15 @@ def test_smallest_tasks_are_the_fewest_cells() -> None:
     ids = lambda ts: [t.id for t in ts]  # noqa: E731
     assert not set(ids(following)) & set(ids(chosen))
     assert ids(smallest(tasks, 10)) == sorted(ids(chosen + following))
+
+
+def test_results_header_names_runs_prompted_in_another_format() -> None:
+    results = {"base": {"eval": {"eval": {"prompt_format": "single"}, "train": None}},
+               "train": {"eval": {"eval": {"prompt_format": "multiturn"}}}, "count": {"eval": {}}}
+    assert other_formats(results, "multiturn").startswith(" (`base` prompted single: ")
+    assert other_formats(results, "single") == (" (`train` prompted multiturn: evalkit prompts as the adapter was "
+                                                "trained, a model without one in its default format)")
+    assert other_formats({"train": results["train"]}, "multiturn") == ""
 
 
 def test_held_out_tasks_and_ttt_learning_rate_from_the_command_line(tmp_path) -> None:
