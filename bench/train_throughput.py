@@ -164,8 +164,7 @@ def main() -> None:
     layers = demo_layers() or list(range(n_layers))
     top_s = bare_loop(samples, layers)
     print(f"bare loop, LoRA on the demo's {len(layers)} of {n_layers} layers: {top_s:6.1f} s  "
-          f"{tokens / top_s:6.1f} tok/s  "
-          f"x{bare_s / top_s:.2f} vs all layers")
+          f"{tokens / top_s:6.1f} tok/s  x{bare_s / top_s:.2f} vs all layers")
     from arccommon.precision import decide_precision
 
     bf16_s = bare_loop(samples, bf16=True)

@@ -140,8 +140,8 @@ def per_task_table(rec: dict[str, Any], before: dict[str, float], after: dict[st
 
 
 def other_formats(results: dict[str, dict[str, Any]], prompt_format: str) -> str:
-    """' (RUN: FORMAT, ...)' for the runs evaluated with a prompt format other than ``prompt_format`` (evalkit takes
-    it from the adapter's training record; the base model, with none, gets its default), else ''."""
+    """' (`RUN` prompted FORMAT, ...: why)' for the runs evaluated with a prompt format other than ``prompt_format``
+    (evalkit takes it from the adapter's training record; the base model, with none, gets its default), else ''."""
     found = {name: fmt for name, res in results.items() for summary in (res.get("eval") or {}).values()
              if summary and (fmt := summary.get("prompt_format", prompt_format)) != prompt_format}
     if not found:
@@ -161,11 +161,12 @@ def write_results(plan: Plan, results: dict[str, dict[str, Any]], md: Path, png:
             f"Made by `{command}`. Base model `{s.base_model}`; per split the {s.tasks} smallest tasks"
             f"{f' after the {s.skip_tasks} smallest' if s.skip_tasks else ''} (ARC-AGI-2 "
             f"eval without tasks leaked from ARC-AGI-1); {s.copies} samples per test output; {schedule}; prompt "
-            f"format {s.prompt_format}{other_formats(results, s.prompt_format)}; test-time training {s.ttt_mode} ({s.ttt_copies} samples per held-out "
-            f"demonstration pair); {s.count_samples} count-priors chats; {s.augmentations} view(s) per test input at "
-            f"evaluation, 2 attempts chosen by evalkit's default selection; score = mean per-task fraction of test "
-            f"outputs solved (tasks fully solved in brackets); shape = share of test outputs whose model answer has "
-            f"the right shape; precision: {decide_precision('cpu').line().removeprefix('precision: ')} (CPU runs)."
+            f"format {s.prompt_format}{other_formats(results, s.prompt_format)}; test-time training {s.ttt_mode} "
+            f"({s.ttt_copies} samples per held-out demonstration pair); {s.count_samples} count-priors chats; "
+            f"{s.augmentations} view(s) per test input at evaluation, 2 attempts chosen by evalkit's default "
+            f"selection; score = mean per-task fraction of test outputs solved (tasks fully solved in brackets); "
+            f"shape = share of test outputs whose model answer has the right shape; "
+            f"precision: {decide_precision('cpu').line().removeprefix('precision: ')} (CPU runs)."
             + (f" Recipe keys set for every training run: `{json.dumps(s.overrides)}`." if s.overrides else "")
             + (f" And for test-time training: `{json.dumps(s.ttt_overrides)}`." if s.ttt_overrides else ""),
             "", table(plan, results), "", "## The questions", "", *answers(results), "",
