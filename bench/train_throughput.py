@@ -36,7 +36,8 @@ from arccommon.paths import EMBEDDED_MODEL_DIR
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / EMBEDDED_MODEL_DIR
 DATA = ROOT / "data" / "demo_train.jsonl"
-FULL_LOGITS_PLUGINS = "recipes.cpu_precision.CpuPrecisionPlugin"  # the recipe's plugins less labelled_logits
+FULL_LOGITS_PLUGINS = ["recipes.cpu_precision.CpuPrecisionPlugin",  # the recipe's plugins less labelled_logits
+                       "recipes.frozen_prefix.FrozenPrefixPlugin"]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -88,9 +89,9 @@ def bare_loop_once(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: lis
     return time.perf_counter() - start
 
 
-def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> tuple[float, int]:
-    """(train_runtime s, input tokens seen) reported by the Trainer for ``steps`` one-sample steps of
-    recipes/smollm2_cpu.yml on the first ``steps`` samples, in order (the bare loop's)."""
+def axolotl_log(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> str:
+    """Axolotl's output for ``steps`` one-sample steps of recipes/smollm2_cpu.yml on its samples in order (the bare
+    loop's), logging every step; ``extra`` overrides recipe keys."""
     with tempfile.TemporaryDirectory() as tmp:
         sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps,
                 "save_steps": 10 * steps,  # no checkpoint inside the timing (the bare loop writes none)
@@ -105,12 +106,17 @@ def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode != 0:
             raise SystemExit(res.stderr[-3000:])
-        log = res.stdout + res.stderr
-        runtime = re.findall(r"'train_runtime': '?([0-9.]+)", log)
-        seen = re.findall(r"'num_input_tokens_seen': '?([0-9]+)", log)
-        if not runtime or not seen:
-            raise SystemExit("no train_runtime / num_input_tokens_seen in Axolotl's output:\n" + log[-3000:])
-        return float(runtime[-1]), int(seen[-1])
+        return res.stdout + res.stderr
+
+
+def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> tuple[float, int]:
+    """(train_runtime s, input tokens seen) reported by the Trainer for :func:`axolotl_log`'s run."""
+    log = axolotl_log(steps, mixed_precision, extra)
+    runtime = re.findall(r"'train_runtime': '?([0-9.]+)", log)
+    seen = re.findall(r"'num_input_tokens_seen': '?([0-9]+)", log)
+    if not runtime or not seen:
+        raise SystemExit("no train_runtime / num_input_tokens_seen in Axolotl's output:\n" + log[-3000:])
+    return float(runtime[-1]), int(seen[-1])
 
 
 def padding_waste(lengths: list[int], batch: int, seq_len: int) -> tuple[float, float, float]:
@@ -177,7 +183,7 @@ def main() -> None:
     chosen = decide_precision("cpu").dtype
     rates = {"float32": (tokens / bare_s, axo_tokens / axo_s), "bfloat16": (tokens / bf16_s, axo16_tokens / axo16_s)}
     full_s, full_tokens = axolotl_run(args.steps, "bf16" if chosen == "bfloat16" else "no",
-                                      {"plugins": [FULL_LOGITS_PLUGINS]})
+                                      {"plugins": FULL_LOGITS_PLUGINS})
     print(f"Axolotl without recipes.labelled_logits ({chosen}, LM head at every position): {full_s:6.1f} s  "
           f"{full_tokens / full_s:6.1f} tok/s; the plugin makes it x{rates[chosen][1] / (full_tokens / full_s):.2f}")
     from cpu_matmul import gflops
