@@ -75,8 +75,10 @@ def main() -> None:
             print(f"{name + ':':24s} {runtime:6.1f} s  {seen / runtime:6.1f} tok/s  loss {losses[0]:.4f} -> "
                   f"{losses[-1]:.4f}  {summary.strip()}", flush=True)
     (base_s, base_seen, base_losses, _), (s, seen, losses, _) = results.values()
-    diff = max((abs(a - b) for a, b in zip(base_losses, losses)), default=float("nan"))
-    print(json.dumps({"speedup": round((seen / s) / (base_seen / base_s), 2), "max_loss_difference": diff}))
+    diffs = [abs(a - b) for a, b in zip(base_losses, losses)]
+    first = next((i + 1 for i, d in enumerate(diffs) if d > 0), None)
+    print(json.dumps({"speedup": round((seen / s) / (base_seen / base_s), 2), "max_loss_difference": max(diffs),
+                      "first_step_with_another_loss": first, "steps": len(diffs)}))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Each path's achieved FLOP/s is printed as a fraction of the matmul peak of its p
 (bench/cpu_matmul.py's shape), counting 4 x parameters FLOP per token (forward 2N, backward to the activations 2N;
 frozen weights get no weight gradients; LoRA adds little). Ends with ``ratio axolotl/bare: R (precision P)`` for
 the precision this machine picks. Axolotl runs the recipe as is (its plugins compute the LM head and loss at
-labelled positions only: recipes/labelled_logits.py); one more run at this machine's precision without that plugin
+labelled positions only: recipes/labelled_logits.py; recipes/frozen_prefix.py stays off, every layer training:
+bench/frozen_prefix.py measures it); one more run at this machine's precision without that plugin
 shows what it buys, and one bare fp32 run with LoRA on the demo scale's layers only (experiments/matrix.yml) what
 that buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into
 sequence_len bins does.

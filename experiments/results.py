@@ -114,9 +114,18 @@ def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
                          f"{', '.join(gained) or 'none'}; lost {', '.join(lost) or 'none'}. Wall time per task: "
                          f"{rec['wall_s'] / n:.0f} s training + {evaluation / n:.0f} s evaluation."
                          + (f" Time outside the trainer's loop: {rec['overhead']:.0%} of the training wall time."
-                            if rec.get("overhead") is not None else ""))
+                            if rec.get("overhead") is not None else "") + startup_note(rec))
             lines += per_task_table(rec, before, mine)
     return lines
+
+
+def startup_note(rec: dict[str, Any]) -> str:
+    """' Axolotl's import: N s per process (P processes).' for in-process per-task training, else ''."""
+    startup = rec.get("startup_s") or []
+    if not startup:
+        return ""
+    return (f" Axolotl's import, once per process, outside every task's wall time: "
+            f"{sum(startup) / len(startup):.0f} s ({len(startup)} process{'es' if len(startup) > 1 else ''}).")
 
 
 def per_task_table(rec: dict[str, Any], before: dict[str, float], after: dict[str, float]) -> list[str]:

@@ -199,7 +199,8 @@ def _train_per_task(plan: Plan, run: Run, recipe: Path, work: Path, start_from: 
             "task_final_loss": {log["task"]: log["losses"][-1][1] if log["losses"] else None for log in logs},
             "task_first_loss": {log["task"]: log["losses"][0][1] if log["losses"] else None for log in logs},
             "task_samples": {log["task"]: log.get("samples") for log in logs},
-            "overhead": overhead_share(logs)}
+            "overhead": overhead_share(logs),
+            "startup_s": [log["process_startup_s"] for log in logs if "process_startup_s" in log]}
 
 
 def ttt_cost(task: Task) -> float:

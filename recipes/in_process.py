@@ -9,8 +9,9 @@ first step). The base model is re-read for each training (Axolotl loads it insid
 ``python -m recipes.in_process JOBS.json``: JOBS.json is a list of jobs, ``{"name", "recipe", "record", "extra"}``.
 A job whose ``record`` exists is skipped; after a training its record is written (``extra`` + ``wall_s`` from the
 job's start to the adapter saved, ``train_s`` the Trainer's own ``train_runtime``, steps and losses), so an
-interrupted process resumes job by job. A failing job ends the process with one line naming it (exit 1); the
-records already written stay.
+interrupted process resumes job by job. Axolotl is imported before the first job, once per process; the first
+record a process writes carries those seconds as ``process_startup_s`` (not part of any job's ``wall_s``). A
+failing job ends the process with one line naming it (exit 1); the records already written stay.
 """
 
 from __future__ import annotations
@@ -49,10 +50,21 @@ def train_one(recipe: Path) -> float:
     return float(runtime)
 
 
+def import_axolotl() -> float:
+    """Import Axolotl's training entry points (what every job uses, once per process); the seconds it took."""
+    start = time.perf_counter()
+    import axolotl.cli.config  # noqa: F401
+    import axolotl.common.datasets  # noqa: F401
+    import axolotl.train  # noqa: F401
+
+    return time.perf_counter() - start
+
+
 def run_jobs(jobs: list[dict[str, Any]], console: TextIO | None = None) -> int:
     """Train every job not yet recorded, in order, with one line per finished job on ``console``; returns how many
     were trained."""
     done, todo = 0, sum(not Path(job["record"]).exists() for job in jobs)
+    startup = {"process_startup_s": import_axolotl()} if todo else {}
     for job in jobs:
         record = Path(job["record"])
         if record.exists():
@@ -64,7 +76,7 @@ def run_jobs(jobs: list[dict[str, Any]], console: TextIO | None = None) -> int:
             raise UserError(f"{job['name']}: training failed: {type(exc).__name__}: {exc}") from exc
         adapter = Path(job["recipe"]).parent
         entry = {**job.get("extra", {}), "wall_s": time.perf_counter() - start, "train_s": train_s,
-                 **training_log(adapter)}
+                 **(startup if done == 0 else {}), **training_log(adapter)}
         atomic_write_text(record, json.dumps(entry, indent=2) + "\n")
         done += 1
         if console is not None:

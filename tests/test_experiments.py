@@ -167,7 +167,9 @@ def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_
         done = json.loads((folder / "train.json").read_text())
         trained_by.add(done["process"])
         assert 0 < done["train_s"] <= done["wall_s"]  # trained in one process per shard (recipes/in_process.py)
+        assert done["process_startup_s"] > 0  # each process's first (here: only) task records its Axolotl import
     assert trained_by == {0, 1}  # one adapter each
+    assert len(record["startup_s"]) == 2 and "Axolotl's import, once per process" in md.read_text()
     out = work / "runs" / "ttt_eval" / "eval-eval"
     assert sorted(p.name for p in out.glob("per_task*.jsonl")) == ["per_task.shard-0.jsonl", "per_task.shard-1.jsonl"]
     assert {t: r["adapter"] for t, r in finished_tasks(out).items()} == {t: t for t in with_pairs}
