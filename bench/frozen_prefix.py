@@ -3,8 +3,9 @@
 Runs recipes/smollm2_cpu.yml through Axolotl with the demo scale's LoRA layers (experiments/matrix.yml) on the
 first --samples samples of data/demo_train.jsonl, --epochs times over them in order, one sample per step, at this
 machine's precision: once without the plugin and once with it (each the best of --repeats). Prints each run's
-trainer tokens/s, the speed-up, the largest difference between the two runs' per-step losses (the plugin changes
-no number: it only skips recomputing frozen layers), and the plugin's own count of replayed passes.
+trainer tokens/s, the speed-up, the largest difference between the two runs' per-step losses and the first step
+where they differ (the plugin only skips recomputing frozen layers; Axolotl's bf16 training on a CPU is not
+bit-reproducible from run to run, so compare with two runs without it), and the plugin's count of replayed passes.
 Usage: python bench/frozen_prefix.py [--samples 12] [--epochs 2] [--repeats 1]
 """
 
@@ -21,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/train_throughput.py
 
-from train_throughput import DATA, ROOT, axolotl_log, demo_layers  # noqa: E402
+from train_throughput import DATA, ROOT, axolotl_log, demo_layers, runtime_and_tokens  # noqa: E402
 
 from arccommon.precision import decide_precision  # noqa: E402
 from arcprep.writer import read_manifest, write_dataset  # noqa: E402
@@ -45,8 +46,7 @@ def run(samples: Path, steps: int, plugins: list[str], mixed_precision: str) -> 
     extra = {"datasets": [{**datasets[0], "path": str(samples)}], "plugins": plugins,
              "peft_layers_to_transform": demo_layers()}
     log = axolotl_log(steps, mixed_precision, extra)
-    runtime = float(re.findall(r"'train_runtime': '?([0-9.]+)", log)[-1])
-    seen = int(re.findall(r"'num_input_tokens_seen': '?([0-9]+)", log)[-1])
+    runtime, seen = runtime_and_tokens(log)
     losses = [float(x) for x in re.findall(r"'loss': '?([0-9.]+)", log)]
     summary = next((line for line in log.splitlines() if "passes replayed" in line), "")
     return runtime, seen, losses, summary

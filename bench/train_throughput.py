@@ -112,7 +112,11 @@ def axolotl_log(steps: int, mixed_precision: str = "no", extra: dict | None = No
 
 def axolotl_run_once(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> tuple[float, int]:
     """(train_runtime s, input tokens seen) reported by the Trainer for :func:`axolotl_log`'s run."""
-    log = axolotl_log(steps, mixed_precision, extra)
+    return runtime_and_tokens(axolotl_log(steps, mixed_precision, extra))
+
+
+def runtime_and_tokens(log: str) -> tuple[float, int]:
+    """(train_runtime s, input tokens seen): the Trainer's last report in Axolotl's output ``log``."""
     runtime = re.findall(r"'train_runtime': '?([0-9.]+)", log)
     seen = re.findall(r"'num_input_tokens_seen': '?([0-9]+)", log)
     if not runtime or not seen:

@@ -120,7 +120,7 @@ def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def startup_note(rec: dict[str, Any]) -> str:
-    """' Axolotl's import: N s per process (P processes).' for in-process per-task training, else ''."""
+    """" Axolotl's import, once per process, ...: N s (P processes)." for in-process per-task training, else ''."""
     startup = rec.get("startup_s") or []
     if not startup:
         return ""

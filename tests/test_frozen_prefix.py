@@ -88,3 +88,5 @@ def test_least_recently_used_outputs_leave_first(tmp_path):
     assert len(cache.store) == 2 and cache.bytes == 2 * one_sample
     train(model, samples[2:], epochs=1, bf16=False)
     assert cache.hits == 1
+    train(model, samples[1:2] + samples[:1] + samples[1:2], epochs=1, bf16=False)  # 0 in: 2, used longest ago, out
+    assert (cache.hits, cache.misses) == (3, 4)
