@@ -90,7 +90,7 @@ demo: model  ## the main job: train SmolLM2 on small train tasks on CPU, test-ti
 
 SCALE ?= demo
 EXPERIMENTS_ARGS ?=
-experiments: data  ## the four questions: every run of experiments/matrix.yml at SCALE (resumable) -> experiments/results.md
+experiments: data  ## the four questions: every run of experiments/matrix.yml at SCALE (resumable) -> experiments/results[-SCALE].md
 	$(EXPERIMENTS) --scale $(SCALE) $(EXPERIMENTS_ARGS)
 
 test: data  ## run the test suite

@@ -45,7 +45,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--matrix", type=Path, default=MATRIX, help="experiment matrix (default: the packaged one)")
     ap.add_argument("--work", type=Path, help="work folder (default ROOT/experiments/work/SCALE)")
     ap.add_argument("--results", type=Path,
-                    help="results Markdown, loss PNG beside it (default ROOT/experiments/results.md)")
+                    help="results Markdown, loss PNG beside it (default ROOT/experiments/results.md for the demo "
+                         "scale, ROOT/experiments/results-SCALE.md for any other)")
     ap.add_argument("--plan-only", action="store_true",
                     help="build the datasets and print each run's tasks, samples, tokens and steps; train nothing")
     ap.add_argument("--verbose", action="store_true",
@@ -53,6 +54,11 @@ def parser() -> argparse.ArgumentParser:
                          f"(or set {VERBOSE_ENV}=1)")
     ap.add_argument("--root", type=Path, default=Path("."), help="repository root (recipes, models)")
     return ap
+
+
+def default_results(root: Path, scale: str) -> Path:
+    """One results file per scale, so that a larger scale never overwrites the demo's: results.md, results-cpu.md."""
+    return root / "experiments" / ("results.md" if scale == "demo" else f"results-{scale}.md")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             scale.ttt_overrides = {**scale.ttt_overrides, "learning_rate": args.ttt_lr}
         plan = make_plan(matrix, scale, args.runs)
         work = args.work or args.root / "experiments" / "work" / scale.name
-        md = args.results or args.root / "experiments" / "results.md"
+        md = args.results or default_results(args.root, scale.name)
         shard = current_shard(resolve_device("auto"))
         if args.plan_only:
             if shard.is_main:

@@ -115,7 +115,8 @@ def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
                          f"{rec['wall_s'] / n:.0f} s training + {evaluation / n:.0f} s evaluation."
                          + (f" Time outside the trainer's loop: {rec['overhead']:.0%} of the training wall time."
                             if rec.get("overhead") is not None else "") + startup_note(rec))
-            lines += per_task_table(rec, before, mine)
+            shapes = {name: (results[name].get("task_shapes") or {}).get(split) or {} for name in (run.after, run.name)}
+            lines += per_task_table(rec, (before, shapes[run.after]), (mine, shapes[run.name]))
     return lines
 
 
@@ -128,15 +129,18 @@ def startup_note(rec: dict[str, Any]) -> str:
             f"{sum(startup) / len(startup):.0f} s ({len(startup)} process{'es' if len(startup) > 1 else ''}).")
 
 
-def per_task_table(rec: dict[str, Any], before: dict[str, float], after: dict[str, float]) -> list[str]:
-    """Per-task test-time training, one row a task: samples, first and final loss, seconds, score before/after."""
+def per_task_table(rec: dict[str, Any], before: tuple[dict[str, float], dict[str, float]],
+                   after: tuple[dict[str, float], dict[str, float]]) -> list[str]:
+    """Per-task test-time training, one row a task: samples, first and final loss, seconds, and score and shape
+    (share of test outputs with the right shape) before and after; ``before``/``after``: ({task: score},
+    {task: shape})."""
     walls = rec.get("task_wall_s") or {}
     if not walls:
         return []
     trains, finals = rec.get("task_train_s") or {}, rec.get("task_final_loss") or {}
     firsts, samples = rec.get("task_first_loss") or {}, rec.get("task_samples") or {}
-    rows = ["", "| task | samples | loss first -> final | wall s | trainer s | score before -> after |",
-            "|---|---|---|---|---|---|"]
+    rows = ["", "| task | samples | loss first -> final | wall s | trainer s | score before -> after | "
+                "shape before -> after |", "|---|---|---|---|---|---|---|"]
 
     def num(value: Any, fmt: str) -> str:
         return format(value, fmt) if isinstance(value, (int, float)) else "-"
@@ -144,7 +148,8 @@ def per_task_table(rec: dict[str, Any], before: dict[str, float], after: dict[st
     for task in sorted(walls):
         rows.append(f"| {task} | {samples.get(task, '-')} | {num(firsts.get(task), '.3f')} -> "
                     f"{num(finals.get(task), '.3f')} | {num(walls[task], '.0f')} | {num(trains.get(task), '.0f')} | "
-                    f"{num(before.get(task), '.2f')} -> {num(after.get(task), '.2f')} |")
+                    f"{num(before[0].get(task), '.2f')} -> {num(after[0].get(task), '.2f')} | "
+                    f"{num(before[1].get(task), '.0%')} -> {num(after[1].get(task), '.0%')} |")
     return rows + [""]
 
 

@@ -295,9 +295,20 @@ def describe(plan: Plan, work: Path, root: Path) -> str:
 
 def task_scores(eval_dir: Path) -> dict[str, float]:
     """{task id: score} of one finished evaluation (its per-task files)."""
+    return {tid: r["score"] for tid, r in score_records(eval_dir).items()}
+
+
+def task_shapes(eval_dir: Path) -> dict[str, float]:
+    """{task id: share of its test outputs whose answer has the right shape} of one finished evaluation."""
+    return {tid: sum(o["shape_ok"] for o in r["outputs"]) / len(r["outputs"])
+            for tid, r in score_records(eval_dir).items() if r.get("outputs")}
+
+
+def score_records(eval_dir: Path) -> dict[str, dict[str, Any]]:
+    """{task id: evalkit's score record} of one finished evaluation (its per-task files)."""
     from evalkit.run import finished_tasks
 
-    return {tid: r["score_record"]["score"] for tid, r in finished_tasks(eval_dir).items() if r.get("score_record")}
+    return {tid: r["score_record"] for tid, r in finished_tasks(eval_dir).items() if r.get("score_record")}
 
 
 def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) -> dict[str, dict[str, Any]]:
@@ -315,5 +326,6 @@ def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) ->
             per_task = run_dir(work, run) / "adapters"
         results[run.name] = {"train": record, "eval": {
             split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate},
-            "task_scores": {split: task_scores(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}}
+            "task_scores": {split: task_scores(run_dir(work, run) / f"eval-{split}") for split in run.evaluate},
+            "task_shapes": {split: task_shapes(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}}
     return results

@@ -15,8 +15,9 @@ from arccommon.errors import UserError
 from arcprep.sources import load_source
 from evalkit.run import finished_tasks
 from evalkit.shards import cpu_launch
+from experiments.__main__ import default_results
 from experiments.plan import load_matrix, make_plan, make_scale, smallest
-from experiments.results import other_formats
+from experiments.results import other_formats, per_task_table
 from recipes.record import TRAINING_RECORD
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
@@ -174,3 +175,16 @@ def test_per_task_ttt_in_two_processes_trains_and_uses_one_adapter_per_task(tmp_
     assert sorted(p.name for p in out.glob("per_task*.jsonl")) == ["per_task.shard-0.jsonl", "per_task.shard-1.jsonl"]
     assert {t: r["adapter"] for t, r in finished_tasks(out).items()} == {t: t for t in with_pairs}
     assert "| ttt_eval | recipes/smollm2_cpu_ttt.yml |" in md.read_text()
+
+
+def test_each_scale_has_its_own_results_file(tmp_path) -> None:
+    assert default_results(tmp_path, "demo") == tmp_path / "experiments" / "results.md"
+    assert default_results(tmp_path, "cpu") == tmp_path / "experiments" / "results-cpu.md"
+
+
+def test_per_task_table_shows_score_and_shape_before_and_after() -> None:
+    rec = {"task_wall_s": {"a": 30.4, "b": 12.0}, "task_train_s": {"a": 28.0}, "task_samples": {"a": 32, "b": 16},
+           "task_first_loss": {"a": 2.5, "b": 1.0}, "task_final_loss": {"a": 0.25, "b": 0.5}}
+    rows = per_task_table(rec, ({"a": 0.0, "b": 0.0}, {"a": 0.5, "b": 1.0}), ({"a": 1.0, "b": 0.0}, {"a": 1.0}))
+    assert "| a | 32 | 2.500 -> 0.250 | 30 | 28 | 0.00 -> 1.00 | 50% -> 100% |" in rows
+    assert "| b | 16 | 1.000 -> 0.500 | 12 | - | 0.00 -> 0.00 | 100% -> - |" in rows
