@@ -293,22 +293,15 @@ def describe(plan: Plan, work: Path, root: Path) -> str:
     return "\n".join(lines + ["", f"tokens trained, all runs: {total:,} (steps x samples/step x mean sample tokens)"])
 
 
-def task_scores(eval_dir: Path) -> dict[str, float]:
-    """{task id: score} of one finished evaluation (its per-task files)."""
-    return {tid: r["score"] for tid, r in score_records(eval_dir).items()}
-
-
-def task_shapes(eval_dir: Path) -> dict[str, float]:
-    """{task id: share of its test outputs whose answer has the right shape} of one finished evaluation."""
-    return {tid: sum(o["shape_ok"] for o in r["outputs"]) / len(r["outputs"])
-            for tid, r in score_records(eval_dir).items() if r.get("outputs")}
-
-
-def score_records(eval_dir: Path) -> dict[str, dict[str, Any]]:
-    """{task id: evalkit's score record} of one finished evaluation (its per-task files)."""
+def task_outcomes(eval_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """({task id: score}, {task id: share of its test outputs in the right shape}) of one finished evaluation,
+    read once from its per-task files."""
     from evalkit.run import finished_tasks
+    from evalkit.scoring import shape_accuracy
 
-    return {tid: r["score_record"] for tid, r in finished_tasks(eval_dir).items() if r.get("score_record")}
+    records = {tid: r["score_record"] for tid, r in finished_tasks(eval_dir).items() if r.get("score_record")}
+    return ({tid: r["score"] for tid, r in records.items()},
+            {tid: shape_accuracy([r]) for tid, r in records.items()})
 
 
 def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) -> dict[str, dict[str, Any]]:
@@ -324,8 +317,9 @@ def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) ->
         if per_task_ttt(plan, run):  # each task its own adapter; a task without one uses the starting adapter
             adapter = run_dir(work, run.after) / "adapter" if run.after else None
             per_task = run_dir(work, run) / "adapters"
-        results[run.name] = {"train": record, "eval": {
-            split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate},
-            "task_scores": {split: task_scores(run_dir(work, run) / f"eval-{split}") for split in run.evaluate},
-            "task_shapes": {split: task_shapes(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}}
+        evals = {split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate}
+        outcomes = {split: task_outcomes(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}
+        results[run.name] = {"train": record, "eval": evals,
+                             "task_scores": {split: scores for split, (scores, _) in outcomes.items()},
+                             "task_shapes": {split: shapes for split, (_, shapes) in outcomes.items()}}
     return results
