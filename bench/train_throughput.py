@@ -12,7 +12,8 @@ bench/frozen_prefix.py measures it); one more run at this machine's precision wi
 shows what it buys, and one bare fp32 run with LoRA on the demo scale's layers only (experiments/matrix.yml) what
 that buys. Also prints the padding waste of micro-batches of 4 without packing, and what packing into
 sequence_len bins does.
-Every timing is the best of --repeats runs (a shared machine's speed varies by 20% from run to run).
+Every timing is the best of --repeats runs (a shared machine's speed varies by 20% from run to run, and drifts
+within a run): the bare loop and Axolotl of one precision take turns, so a drift slows both alike.
 Usage: python bench/train_throughput.py [--steps 8] [--repeats 2]
 """
 
@@ -158,14 +159,19 @@ def main() -> None:
     def axolotl_run(*a: Any, **k: Any) -> tuple[float, int]:
         return min(axolotl_run_once(*a, **k) for _ in range(args.repeats))
 
+    def both(samples: list[tuple[torch.Tensor, torch.Tensor]], bf16: bool) -> tuple[float, tuple[float, int]]:
+        """The bare loop and Axolotl at one precision, taking turns; the best time of each."""
+        rounds = [(bare_loop_once(samples, bf16=bf16), axolotl_run_once(args.steps, "bf16" if bf16 else "no"))
+                  for _ in range(args.repeats)]
+        return min(r[0] for r in rounds), min(r[1] for r in rounds)
+
     torch.manual_seed(0)
     samples = tokenized_samples(args.steps)
     tokens = sum(len(ids) for ids, _ in samples)
     print(f"{args.steps} steps, {tokens} tokens (one sample per step, fp32, LoRA r=32), best of {args.repeats}",
           flush=True)
-    bare_s = bare_loop(samples)
+    bare_s, (axo_s, axo_tokens) = both(samples, bf16=False)
     print(f"bare PyTorch loop: {bare_s:6.1f} s  {tokens / bare_s:6.1f} tok/s", flush=True)
-    axo_s, axo_tokens = axolotl_run(args.steps)
     ratio = (axo_tokens / axo_s) / (tokens / bare_s)
     print(f"Axolotl:           {axo_s:6.1f} s  {axo_tokens / axo_s:6.1f} tok/s ({axo_tokens} tokens seen)  "
           f"ratio Axolotl/bare = {ratio:.2f}")
@@ -178,10 +184,9 @@ def main() -> None:
           f"{tokens / top_s:6.1f} tok/s  x{bare_s / top_s:.2f} vs all layers")
     from arccommon.precision import decide_precision
 
-    bf16_s = bare_loop(samples, bf16=True)
+    bf16_s, (axo16_s, axo16_tokens) = both(samples, bf16=True)
     print(f"bare loop, bf16 autocast:  {bf16_s:6.1f} s  {tokens / bf16_s:6.1f} tok/s  x{bare_s / bf16_s:.2f} vs fp32",
           flush=True)
-    axo16_s, axo16_tokens = axolotl_run(args.steps, "bf16")
     print(f"Axolotl, bf16 autocast:    {axo16_s:6.1f} s  {axo16_tokens / axo16_s:6.1f} tok/s  "
           f"x{(axo16_tokens / axo16_s) / (axo_tokens / axo_s):.2f} vs Axolotl fp32")
     print(f"auto on this machine: {decide_precision('cpu').line()}")
