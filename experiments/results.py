@@ -102,10 +102,10 @@ def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
         rec = (results.get(run.name) or {}).get("train") or {}
         if not rec.get("ttt_mode") or run.after not in results:
             continue
-        for split, mine in (results[run.name].get("task_scores") or {}).items():
-            before = (results[run.after].get("task_scores") or {}).get(split)
-            if before is None:
+        for split, (mine, mine_shapes) in (results[run.name].get("task_outcomes") or {}).items():
+            if split not in (results[run.after].get("task_outcomes") or {}):
                 continue
+            before, before_shapes = results[run.after]["task_outcomes"][split]
             gained = sorted(t for t, v in mine.items() if v > before.get(t, 0.0))
             lost = sorted(t for t, v in mine.items() if v < before.get(t, 0.0))
             n = len(mine) or 1
@@ -115,8 +115,7 @@ def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:
                          f"{rec['wall_s'] / n:.0f} s training + {evaluation / n:.0f} s evaluation."
                          + (f" Time outside the trainer's loop: {rec['overhead']:.0%} of the training wall time."
                             if rec.get("overhead") is not None else "") + startup_note(rec))
-            shapes = {name: (results[name].get("task_shapes") or {}).get(split) or {} for name in (run.after, run.name)}
-            lines += per_task_table(rec, (before, shapes[run.after]), (mine, shapes[run.name]))
+            lines += per_task_table(rec, (before, before_shapes), (mine, mine_shapes))
     return lines
 
 

@@ -317,9 +317,7 @@ def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) ->
         if per_task_ttt(plan, run):  # each task its own adapter; a task without one uses the starting adapter
             adapter = run_dir(work, run.after) / "adapter" if run.after else None
             per_task = run_dir(work, run) / "adapters"
-        evals = {split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate}
-        outcomes = {split: task_outcomes(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}
-        results[run.name] = {"train": record, "eval": evals,
-                             "task_scores": {split: scores for split, (scores, _) in outcomes.items()},
-                             "task_shapes": {split: shapes for split, (_, shapes) in outcomes.items()}}
+        results[run.name] = {"train": record, "eval": {
+            split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate},
+            "task_outcomes": {split: task_outcomes(run_dir(work, run) / f"eval-{split}") for split in run.evaluate}}
     return results

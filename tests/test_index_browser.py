@@ -56,7 +56,7 @@ def _finished_experiment(work: Path) -> tuple[Path, list[str]]:
             write_report(out, tasks)
         record = {"dataset": "arc_train.jsonl", "tasks": 4, "samples": 12, "steps": 3, "wall_s": 9.0,
                   "losses": [[1, 1.5], [2, 0.9], [3, 0.4]], "recipe": "recipes/smollm2_cpu.yml"} if run.train else None
-        results[run.name] = {"train": record, "eval": evals, "task_scores": {}, "task_shapes": {}}
+        results[run.name] = {"train": record, "eval": evals, "task_outcomes": {}}
     png = work / "results.png"
     plot_losses(results, png)
     return write_index(plan, results, work, png, "python -m experiments --scale demo"), [r.name for r in plan.runs]
