@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install install-vllm model data check-recipes train demo experiments test test-fast bench lock lock-vllm \
+.PHONY: help install install-vllm model data check-recipes train prior demo experiments test test-fast bench lock lock-vllm \
 	clean
 
 help:  ## list targets
@@ -74,6 +74,10 @@ check-recipes: data  ## check every recipe against the schema and its datasets
 RECIPE ?= recipes/smollm2_cpu.yml
 train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_cpu.yml); re-run to resume
 	$(PY) -m recipes train $(RECIPE)
+
+prior: data  ## train the broad prior on every ARC-1 train task (~1-2 h on 2 cores; resumes), ship it to models/, score it
+	$(PY) -m recipes prior
+	$(EXPERIMENTS) --scale prior --runs base,prior
 
 # Processes for the experiments (accelerate launch): each run trains in the first one, on every core, while
 # evaluations and per-task test-time training are shared out. On a 2-core CPU two single-thread processes ran the

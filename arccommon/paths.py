@@ -5,6 +5,10 @@ from pathlib import Path
 # The embedded base model, SmolLM2-135M-Instruct, converted by `make model` (python -m recipes model).
 EMBEDDED_MODEL_DIR = Path("models/smollm2-135m-instruct")
 
+# The broad prior: a LoRA adapter of the embedded model trained once on every ARC-1 train task, shipped in the
+# repository (python -m recipes prior; recipes/prior.py says when it is missing or stale).
+PRIOR_DIR = Path("models/smollm2-135m-arc1-prior")
+
 # Prefixes that mark a model/adapter reference as a local folder rather than a hub id.
 LOCAL_PREFIXES = ("./", "/", "out/", f"{EMBEDDED_MODEL_DIR.parts[0]}/")
 

@@ -64,6 +64,8 @@ def add_run_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, help="output folder (default: runs/eval/<adapter or base>-<split>)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--json", action="store_true",
+                    help="end with summary.json's main keys as JSON (for scripts) instead of the short summary")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,8 +101,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary, out = evaluate_split(request_from_args(args))
     if summary is None:  # a shard of a sharded run: the main process prints the merged result
         return 0
-    print(json.dumps({k: summary.get(k) for k in SUMMARY_KEYS}, indent=2))
-    print(f"report: {out / 'report.html'}")
+    if args.json:
+        print(json.dumps({k: summary.get(k) for k in SUMMARY_KEYS}, indent=2))
+        print(f"report: {out / 'report.html'}")
+        return 0
+    from evalkit.console import summary_lines
+
+    print("\n".join(summary_lines(summary, str(out / "report.html"))))
     return 0
 
 

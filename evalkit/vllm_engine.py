@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from arccommon.files import atomic_write_text, read_json
 from arccommon.precision import decide_precision
-from evalkit.evaluator import EvalRequest
+from evalkit.request import EvalRequest
 from evalkit.model import load_tokenizer
 from evalkit.shards import Shard
 from evalkit.vllm_predictor import VLLMPredictor

@@ -55,12 +55,16 @@ class Scale:
     recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
 
+SHIPPED_ADAPTERS = ("prior",)  # adapters a run may use as they are: the broad prior (recipes/prior.py)
+
+
 @dataclass
 class Run:
     name: str
     train: str | None = None
     after: str | None = None
     evaluate: list[str] = field(default_factory=list)
+    adapter: str | None = None  # a shipped adapter (prior): evaluated as it is, continued by runs naming this one
 
 
 @dataclass
@@ -93,6 +97,9 @@ def load_matrix(path: Path = MATRIX) -> dict[str, Any]:
         _check_keys(path, f"runs.{name}", spec, {f.name for f in fields(Run)} - {"name"})
         if spec.get("after") and spec["after"] not in runs:
             raise UserError(f"{where}: continues unknown run {spec['after']!r}")
+        if spec.get("adapter") and (spec["adapter"] not in SHIPPED_ADAPTERS or spec.get("train")):
+            raise UserError(f"{where}: adapter {spec['adapter']!r}: a run without training may name one of "
+                            f"{', '.join(SHIPPED_ADAPTERS)}")
         if spec.get("train") and spec["train"] not in DATASETS:
             raise UserError(f"{where}: unknown dataset {spec['train']!r}; known: {', '.join(DATASETS)}")
         for split in spec.get("evaluate") or []:
@@ -161,10 +168,10 @@ def make_plan(matrix: dict[str, Any], scale: Scale, only: list[str] | None = Non
             name = runs[name].after
             wanted.add(name)
     ordered = sorted((r for r in runs.values() if r.name in wanted), key=lambda r: r.after is not None)
-    needed = {split for r in ordered if r.train for split in r.evaluate}
+    needed = {split for r in ordered if r.train or r.adapter for split in r.evaluate}
     if only and needed:  # the untrained reference is scored only where the chosen runs are
         for r in ordered:
-            if not r.train:
+            if not r.train and not r.adapter:
                 r.evaluate = [split for split in r.evaluate if split in needed]
     return Plan(scale, {**(matrix.get("recipes") or {}), **scale.recipes}, ordered,
                 select_tasks(scale.tasks, scale.skip_tasks))

@@ -66,6 +66,31 @@ def run_dir(work: Path, run: Run | str) -> Path:
     return work / "runs" / (run if isinstance(run, str) else run.name)
 
 
+def adapter_of(plan: Plan, work: Path, name: str | None, root: Path = Path(".")) -> Path | None:
+    """The adapter run ``name`` leaves: the shipped one it names (checked: missing or stale is one UserError),
+    or the one it trained; None for the base model."""
+    if name is None:
+        return None
+    run = next(r for r in plan.runs if r.name == name)
+    if run.adapter:
+        from recipes.prior import require_prior
+
+        return (root / require_prior(root=root)).resolve()
+    return run_dir(work, run) / "adapter" if run.train else None
+
+
+def shipped_record(run: Run, root: Path) -> dict[str, Any]:
+    """A shipped adapter's training, from its manifest, in the shape of a train.json record."""
+    from arccommon.paths import PRIOR_DIR
+    from recipes.prior import MANIFEST
+
+    m = read_json(root / PRIOR_DIR / MANIFEST)
+    return {"run": run.name, "recipe": m["recipe"], "dataset": Path(m["dataset"]).name, "tasks": m.get("tasks"),
+            "samples": m.get("samples"), "steps": m["steps"], "tokens_seen": m["tokens_seen"],
+            "wall_s": m["trainer_seconds"], "losses": [[1, m["first_loss"]], [m["steps"], m["final_loss"]]],
+            "shipped": str(PRIOR_DIR)}
+
+
 def per_task_ttt(plan: Plan, run: Run) -> bool:
     return is_ttt(run) and plan.scale.ttt_mode == "per_task"
 
@@ -116,7 +141,7 @@ def train_run(plan: Plan, run: Run, data: Path, work: Path, root: Path, shard: S
     recipe = root / recipe_for(plan, run)
     manifest = read_manifest(data) or {}
     steps = training_steps(plan.scale, load_recipe(recipe), manifest.get("samples", 0), is_ttt(run))
-    start_from = run_dir(work, run.after) / "adapter" if run.after else None
+    start_from = adapter_of(plan, work, run.after, root)
     s = plan.scale
     if per_task_ttt(plan, run):
         dose = f"{s.ttt_steps} steps per task" if s.ttt_steps else f"{s.ttt_epochs:g} epoch(s) per task"
@@ -278,7 +303,8 @@ def describe(plan: Plan, work: Path, root: Path) -> str:
     for run in plan.runs:
         evals = ", ".join(f"{s} ({len(plan.tasks[s])}, {prompts(s)})" for s in run.evaluate)
         if not run.train:
-            lines.append(f"| {run.name} | (base model) | | | | | | | | {evals} |")
+            what = f"(shipped {run.adapter}: make prior)" if run.adapter else "(base model)"
+            lines.append(f"| {run.name} | {what} | | | | | | | | {evals} |")
             continue
         recipe = load_recipe(root / recipe_for(plan, run))
         manifest = read_manifest(data[run.train]) or {}
@@ -313,9 +339,11 @@ def carry_out(plan: Plan, work: Path, root: Path, shard: Shard | None = None) ->
     results: dict[str, dict[str, Any]] = {}
     for run in plan.runs:
         record = train_run(plan, run, data[run.train], work, root, shard) if run.train else None
-        adapter, per_task = run_dir(work, run) / "adapter" if run.train else None, None
+        if run.adapter:
+            record = shipped_record(run, root)
+        adapter, per_task = adapter_of(plan, work, run.name, root), None
         if per_task_ttt(plan, run):  # each task its own adapter; a task without one uses the starting adapter
-            adapter = run_dir(work, run.after) / "adapter" if run.after else None
+            adapter = adapter_of(plan, work, run.after, root)
             per_task = run_dir(work, run) / "adapters"
         results[run.name] = {"train": record, "eval": {
             split: evaluate_run(plan, run, split, work, adapter, per_task, shard) for split in run.evaluate},

@@ -1,4 +1,4 @@
-"""Command line: ``python -m recipes {check,train,model} ...`` (``--help`` on each)."""
+"""Command line: ``python -m recipes {check,train,prior,model} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prior(args: argparse.Namespace) -> int:
+    from arccommon.paths import PRIOR_DIR
+    from recipes.check import load_recipe
+    from recipes.launch import output_dir, train
+    from recipes.prior import PRIOR_RECIPE, prior_problem, ship
+
+    if args.status:
+        problem = prior_problem(PRIOR_DIR, args.root)
+        print(problem or f"{PRIOR_DIR}: up to date with {PRIOR_RECIPE} and its dataset")
+        return 1 if problem else 0
+    out = output_dir(load_recipe(args.root / PRIOR_RECIPE), args.root)
+    if not args.ship_only:
+        print(f"training {PRIOR_RECIPE} (resumes from its last checkpoint; Axolotl's output: {out / 'train.log'})",
+              file=sys.stderr)
+        train(PRIOR_RECIPE, root=args.root, log=out / "train.log", label="prior")
+    manifest = ship(out, PRIOR_RECIPE, PRIOR_DIR, args.root)
+    print(f"{PRIOR_DIR}: {manifest['steps']} steps, {manifest['tokens_seen']:,} tokens, "
+          f"{manifest['trainer_seconds']:.0f} s in the trainer; loss {manifest['first_loss']:.3f} -> "
+          f"{manifest['final_loss_mean_last_20']:.3f} (mean of the last 20 steps); manifest.json and loss.png beside it")
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from recipes.basemodel import is_materialised, materialise
 
@@ -57,7 +79,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """The check, train and model subcommands (also reachable as ``python -m arcprep check|train|model``)."""
+    """The check, train, prior and model subcommands (also reachable as ``python -m arcprep check|train|model``)."""
     p = sub.add_parser("check", help="check recipes against the recipe schema, Axolotl's keys and their datasets")
     p.add_argument("recipes", nargs="+", type=Path)
     p.add_argument("--root", type=Path, default=Path("."), help="folder the recipe's paths are relative to")
@@ -78,6 +100,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="data-parallel processes (DDP through accelerate's launcher), one per GPU; the effective "
                         "batch grows N times. GPU recipes only: Axolotl 0.19 cannot run DDP on a CPU")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("prior", help="train the broad prior (recipes/smollm2_cpu_prior.yml; resumes), then ship "
+                                      "it to models/ with its manifest and loss curve")
+    p.add_argument("--root", type=Path, default=Path("."), help="repository root")
+    p.add_argument("--ship-only", action="store_true", help="ship the finished training without training")
+    p.add_argument("--status", action="store_true",
+                   help="say whether the shipped prior matches its recipe and dataset (exit 1 when not)")
+    p.set_defaults(func=cmd_prior)
 
     p = sub.add_parser("model", help="convert the embedded SmolLM2-135M-Instruct GGUF to a local model folder")
     p.add_argument("--out", type=Path, default=EMBEDDED_MODEL_DIR)

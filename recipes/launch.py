@@ -27,6 +27,8 @@ from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
 
 LOSS_LINE = re.compile(rb"\{'loss': '?([0-9.]+)")  # the dict the Trainer logs at each logging step
+STEPS_LINE = re.compile(rb"Maximum number of steps set at ([0-9]+)")  # Axolotl's count when epochs decide
+RESUME_LINE = re.compile(rb"resume from checkpoint at \S*checkpoint-([0-9]+)")  # Axolotl's auto-resume
 MIXED_PRECISION = {"auto": "auto", "no": "float32", "bf16": "bfloat16"}  # --mixed-precision -> requested dtype
 
 
@@ -163,7 +165,8 @@ def show_log_tail(log: Path, lines: int = 15) -> None:
 def run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, steps: int | None,
                label: str = "training") -> int:
     """Run ``cmd`` with its stdout and stderr appended to ``log``; show one progress bar of its optimizer steps
-    (counted from the loss lines the Trainer logs every step) on stderr instead. Returns the exit status."""
+    (counted from the loss lines the Trainer logs every step) on stderr instead, of ``steps`` or, when None, of the
+    count Axolotl works out from the epochs. Returns the exit status."""
     from tqdm import tqdm
 
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -172,6 +175,14 @@ def run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, ste
         assert proc.stdout is not None
         for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):  # type: ignore[union-attr]
             sink.write(chunk)
+            total = STEPS_LINE.findall(chunk)
+            if total and bar.total is None:  # a recipe set by epochs: the bar gets its length (and an ETA)
+                bar.total = int(total[-1])
+                bar.refresh()
+            resumed = RESUME_LINE.findall(chunk)
+            if resumed and bar.n == 0:  # the steps done before the interruption: counted, not timed
+                bar.initial = bar.n = bar.last_print_n = int(resumed[-1])
+                bar.refresh()
             losses = LOSS_LINE.findall(chunk)
             if losses:
                 bar.update(len(losses))

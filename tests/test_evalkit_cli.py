@@ -76,6 +76,10 @@ def test_end_to_end_tiny_adapter(tmp_path, tiny_adapter):
     res = run("--adapter", str(adapter), "--split", "train", "--limit", "3", "--augmentations", "2",
               "--max-new-tokens", "12", "--batch-size", "4", "--out", str(out), "--quiet")
     assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stdout.splitlines()  # a short summary, not a JSON dump: score, the selection table, the report
+    assert any(line.startswith("score 0.000: tasks solved 0/3") for line in lines), res.stdout
+    assert "oracle (2 views)" in res.stdout and "{" not in res.stdout, res.stdout
+    assert any(line.split()[:1] == ["likelihood"] for line in lines) and lines[-1].endswith("report.html")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_tasks"] == 3 and summary["encoding"] == "shape" and summary["score"] == 0.0
     assert summary["generated_tokens"] > 0
@@ -93,8 +97,8 @@ def test_end_to_end_tiny_adapter(tmp_path, tiny_adapter):
     assert res.returncode == 0 and json.loads(res.stdout)["score"] == summary["score"]
     # rerunning the same command skips finished tasks
     again = run("--adapter", str(adapter), "--split", "train", "--limit", "3", "--augmentations", "2",
-                "--max-new-tokens", "12", "--batch-size", "4", "--out", str(out), "--quiet")
-    assert again.returncode == 0
+                "--max-new-tokens", "12", "--batch-size", "4", "--out", str(out), "--quiet", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout[again.stdout.index("{"):again.stdout.rindex("}") + 1])["n_tasks"] == 3
     assert len((out / "per_task.jsonl").read_text().splitlines()) == 3
     # the library entry point, called the way experiments call it, writes the same predictions
     from evalkit.evaluator import EvalRequest, evaluate_split
