@@ -119,6 +119,8 @@ def bare_once(samples: list[tuple[torch.Tensor, torch.Tensor]], lever: str,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from train_throughput import lora_steps
+
     from arccommon.precision import freeze_linears_in_bf16
 
     torch.manual_seed(0)
@@ -134,7 +136,6 @@ def bare_once(samples: list[tuple[torch.Tensor, torch.Tensor]], lever: str,
             layer.compile(dynamic=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     model.train()
-    losses = []
     from contextlib import nullcontext
 
     from torch.profiler import ProfilerActivity
@@ -142,13 +143,7 @@ def bare_once(samples: list[tuple[torch.Tensor, torch.Tensor]], lever: str,
 
     start = time.perf_counter()
     with profiler(activities=[ProfilerActivity.CPU]) if profile else nullcontext() as prof:
-        for ids, labels in samples:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss = model(input_ids=ids[None], labels=labels[None]).loss
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+        losses = lora_steps(model, opt, samples, autocast)
     seconds = time.perf_counter() - start
     if prof is not None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=56))

@@ -82,13 +82,21 @@ def bare_loop_once(samples: list[tuple[torch.Tensor, torch.Tensor]], layers: lis
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     model.train()
     start = time.perf_counter()
+    lora_steps(model, opt, samples, bf16)
+    return time.perf_counter() - start
+
+
+def lora_steps(model: Any, opt: Any, samples: list[tuple[torch.Tensor, torch.Tensor]], bf16: bool) -> list[float]:
+    """One optimizer step per sample (under bf16 autocast when ``bf16``); the losses."""
+    losses = []
     for ids, labels in samples:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model(input_ids=ids[None], labels=labels[None]).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
+        losses.append(loss.item())
+    return losses
 
 
 def axolotl_log(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> str:
