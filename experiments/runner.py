@@ -87,7 +87,7 @@ def shipped_record(run: Run, root: Path) -> dict[str, Any]:
     m = read_json(root / PRIOR_DIR / MANIFEST)
     return {"run": run.name, "recipe": m["recipe"], "dataset": Path(m["dataset"]).name, "tasks": m.get("tasks"),
             "samples": m.get("samples"), "steps": m["steps"], "tokens_seen": m["tokens_seen"],
-            "wall_s": m["trainer_seconds"], "losses": [[1, m["first_loss"]], [m["steps"], m["final_loss"]]],
+            "wall_s": m["trainer_seconds"], "losses": [[1, m["first_loss_mean_first_20"]], [m["steps"], m["final_loss_mean_last_20"]]],
             "shipped": str(PRIOR_DIR)}
 
 

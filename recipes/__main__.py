@@ -61,8 +61,8 @@ def cmd_prior(args: argparse.Namespace) -> int:
         train(PRIOR_RECIPE, root=args.root, log=out / "train.log", label="prior")
     manifest = ship(out, PRIOR_RECIPE, PRIOR_DIR, args.root)
     print(f"{PRIOR_DIR}: {manifest['steps']} steps, {manifest['tokens_seen']:,} tokens, "
-          f"{manifest['trainer_seconds']:.0f} s in the trainer; loss {manifest['first_loss']:.3f} -> "
-          f"{manifest['final_loss_mean_last_20']:.3f} (mean of the last 20 steps); manifest.json and loss.png beside it")
+          f"{manifest['trainer_seconds']:.0f} s in the trainer; loss {manifest['first_loss_mean_first_20']:.3f} -> "
+          f"{manifest['final_loss_mean_last_20']:.3f} (means of the first and last 20 steps); manifest.json and loss.png beside it")
     return 0
 
 

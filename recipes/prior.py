@@ -123,10 +123,16 @@ def build_manifest(out_dir: Path, recipe_path: Path, root: Path) -> dict[str, An
         "tokens_seen": int(steps[-1].get("num_input_tokens_seen") or steps[-1].get("tokens/total") or 0),
         "trainer_seconds": round(float(ends[-1]["train_runtime"]), 1),
         "sittings": log_text.count("Maximum number of steps set at"),
-        "cpu": cpu_model(), "precision": precision[-1].removeprefix("[cpu_precision] ") if precision else None,
+        "cpu": cpu_model(),
+        "precision": precision[-1].removeprefix("[cpu_precision] precision: ") if precision else None,
         "first_loss": curve[0][1], "final_loss": curve[-1][1],
-        "final_loss_mean_last_20": round(sum(v for _, v in curve[-20:]) / len(curve[-20:]), 4),
+        "first_loss_mean_first_20": mean_loss(curve[:20]), "final_loss_mean_last_20": mean_loss(curve[-20:]),
     }
+
+
+def mean_loss(curve: list[tuple[int, float]]) -> float:
+    """The mean loss of these (step, loss) points, to 4 places."""
+    return round(sum(v for _, v in curve) / len(curve), 4)
 
 
 def plot_loss(curve: list[tuple[int, float]], out: Path, title: str) -> None:
