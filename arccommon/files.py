@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -87,3 +88,12 @@ def load_yaml(path: str | os.PathLike, mapping: bool = True) -> Any:
     if mapping and not isinstance(data, dict):
         raise UserError(f"{path}: expected a YAML mapping of keys to values")
     return data
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

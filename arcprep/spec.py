@@ -12,7 +12,7 @@ from arccommon.files import load_yaml
 from arcprep.build import BuildConfig, build_dataset
 from arcprep.count_build import build_count_dataset
 from arcprep.counting import CountConfig
-from arcprep.writer import read_manifest
+from arcprep.writer import matches_manifest, read_manifest
 
 DEFAULT_SPEC = Path("data/spec.yml")
 DatasetConfig = BuildConfig | CountConfig
@@ -63,7 +63,8 @@ def is_up_to_date(cfg: DatasetConfig, out: Path) -> bool:
         manifest = read_manifest(out)
     except UserError:
         return False
-    return manifest is not None and manifest.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg)))
+    return (manifest is not None and manifest.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg)))
+            and matches_manifest(out, manifest))
 
 
 def spec_outputs(path: Path, configs: dict[str, Any]) -> dict[str, Path]:

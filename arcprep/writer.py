@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from arccommon.errors import UserError
-from arccommon.files import atomic_open, read_json
+from arccommon.files import atomic_open, read_json, sha256_file
 from arcprep import __version__
 from arcprep.tokens import token_stats
 
@@ -29,6 +29,11 @@ def read_manifest(jsonl: Path) -> dict[str, Any] | None:
     """The manifest of dataset ``jsonl``, or None when it has none (a malformed one is a one-line UserError)."""
     path = manifest_path(jsonl)
     return read_json(path) if path.exists() else None
+
+
+def matches_manifest(jsonl: Path, manifest: dict[str, Any]) -> bool:
+    """True when ``jsonl``'s bytes hash as its manifest says (False: truncated or edited since it was written)."""
+    return manifest.get("jsonl_sha256") in (None, sha256_file(jsonl))
 
 
 def encode_record(record: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     from arccommon.noise import third_party_output
     from arccommon.precision import decide_precision, resolve_device
     from arcprep.encoding import max_answer_tokens
-    from evalkit.model import find_adapter, resolve_base, task_adapters
+    from evalkit.model import check_adapter_weights, find_adapter, resolve_base, task_adapters
     from evalkit.report import write_report
     from evalkit.run import EvalConfig, evaluate, select
     from evalkit.selection import SELECTIONS
@@ -49,6 +49,8 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     # a per-task adapter's record gives base and prompt settings (every task's was trained the same way)
     sample = next(iter(found.values()), None)
     base = resolve_base(adapter or sample, request.base)
+    for weights_of in ([adapter] if adapter else []) + list(found.values()):
+        check_adapter_weights(weights_of)  # before the base model loads: a bad file fails in a second
     tasks = select(request.split, request.tasks, request.limit)
     settings = prompt_settings(sample or adapter)
     max_new = request.max_new_tokens or max_answer_tokens(settings.encoding)

@@ -69,11 +69,44 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
     except OSError as exc:
         raise UserError(f"{base}: cannot load model ({str(exc).splitlines()[0]})") from None
     if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter)
-        model = model.merge_and_unload()
+        model = attach_adapter(model, adapter).merge_and_unload()
     return model.to(device).eval(), tokenizer
+
+
+WEIGHTS = "adapter_model.safetensors"
+
+
+def check_adapter_weights(adapter: Path) -> None:
+    """A one-line UserError when ``adapter``'s weights are missing or cannot be read (truncated, corrupt)."""
+    weights = adapter / WEIGHTS
+    if not weights.exists():
+        if (adapter / "adapter_model.bin").exists():
+            return
+        raise UserError(f"{weights}: missing (the adapter folder holds no weights)")
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{weights}: cannot be read ({str(exc).splitlines()[0]}); truncated or corrupt? train or "
+                        "copy it again") from None
+
+
+def attach_adapter(model: Any, adapter: Path, name: str | None = None) -> Any:
+    """``model`` with ``adapter`` attached (a PeftModel; with ``name``: loaded into an existing PeftModel as that
+    adapter); weights that do not read or do not fit the base are a one-line UserError."""
+    from peft import PeftModel
+
+    check_adapter_weights(adapter)
+    try:
+        if name is not None and isinstance(model, PeftModel):
+            model.load_adapter(adapter, adapter_name=name)
+            return model
+        return PeftModel.from_pretrained(model, adapter, **({"adapter_name": name} if name else {}))
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise UserError(f"{adapter}: cannot be attached to its base ({str(exc).strip().splitlines()[0][:200]})") \
+            from None
 
 
 def load_tokenizer(base: str, saved: Path | None = None) -> Any:
@@ -110,12 +143,10 @@ class TaskAdapters:
 
     def __init__(self, model: Any, found: dict[str, Path], fallback: Path | None):
         """``found``: {task id: adapter}, as :func:`task_adapters` lists them."""
-        from peft import PeftModel
-
         self.found = found
         self.has_fallback = fallback is not None
         self.active = self.FALLBACK if fallback is not None else next(iter(self.found))
-        self.model = PeftModel.from_pretrained(model, fallback or self.found[self.active], adapter_name=self.active)
+        self.model = attach_adapter(model, fallback or self.found[self.active], self.active)
         self.enabled = True
         self.model.eval()
 
@@ -132,7 +163,7 @@ class TaskAdapters:
             self.enabled = True
         if wanted != self.active:
             if wanted not in self.model.peft_config:
-                self.model.load_adapter(self.found[wanted], adapter_name=wanted)
+                attach_adapter(self.model, self.found[wanted], wanted)
             previous, self.active = self.active, wanted
             self.model.set_adapter(wanted)
             if previous != self.FALLBACK:

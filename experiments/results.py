@@ -22,10 +22,10 @@ QUESTIONS = [
     ("Q4 count priors, then train (on eval)", "count_train", "eval", "train", "eval"),
     ("Q1 at breadth: the prior (all 400 train tasks) on train", "prior", "train", "base", "train"),
     ("Q2 at breadth: the prior on eval, tasks it never saw", "prior", "eval", "base", "eval"),
-    ("Q2 at breadth: the prior on eval, against the 8-task adapter", "prior", "eval", "train", "eval"),
+    ("Q2 at breadth: the prior on eval, against the narrow train adapter", "prior", "eval", "train", "eval"),
     ("Q2 test-time training from the prior, on eval", "ttt_eval_prior", "eval", "prior", "eval"),
-    ("Q2 test-time training: from the prior against from the 8-task adapter", "ttt_eval_prior", "eval", "ttt_eval",
-     "eval"),
+    ("Q2 test-time training: from the prior against from the narrow train adapter", "ttt_eval_prior", "eval",
+     "ttt_eval", "eval"),
 ]
 
 

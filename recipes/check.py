@@ -16,7 +16,7 @@ import jsonschema
 from arccommon.errors import UserError
 from arccommon.files import load_yaml
 from arccommon.paths import is_local_path
-from arcprep.writer import read_manifest
+from arcprep.writer import matches_manifest, read_manifest
 from recipes import DEVICE_KEY, RECIPES_DIR
 from recipes.axolotl_keys import unknown_keys
 
@@ -92,6 +92,10 @@ def _check_files(recipe: dict[str, Any], root: Path, for_training: bool) -> list
         info = read_manifest(data)
         if info is None:
             problems.append(f"datasets[{i}].path: {ds['path']} has no manifest: not made by arcprep")
+            continue
+        if not matches_manifest(data, info):
+            problems.append(f"datasets[{i}].path: {ds['path']} does not hash as its manifest says (truncated or "
+                            "edited since arcprep wrote it); rebuild it (`make data`)")
             continue
         longest = (info.get("tokens") or {}).get("max")
         if longest is None:

@@ -140,7 +140,9 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
     job = prepare(recipe_path, overrides, root, mixed_precision, processes)
     env = {**(os.environ if env is None else env), **job.env}
     cmd = launch_command(job.launched, job.on_cpu, processes, free_port() if processes > 1 else None)
-    print(" ".join(cmd[1:]), file=sys.stderr)
+    shown = shown_command(cmd, root)
+    if dry_run or log is None:  # with a log, the command is the log's first line instead
+        print(shown, file=sys.stderr)
     if dry_run:
         return job.out_dir
     if log is None:
@@ -148,11 +150,22 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
         if result.returncode != 0:
             raise UserError(f"{recipe_path}: Axolotl exited with status {result.returncode} (its log is above)")
         return job.out_dir
-    returncode = run_logged(cmd, root, env, log, job.recipe.get("max_steps"), label)
+    returncode = run_logged(cmd, root, env, log, job.recipe.get("max_steps"), label, header=shown)
     if returncode != 0:
         show_log_tail(log)
         raise UserError(f"{recipe_path}: Axolotl exited with status {returncode}; log: {log}")
     return job.out_dir
+
+
+def shown_command(cmd: list[str], root: Path) -> str:
+    """``cmd`` without the interpreter, with paths inside ``root`` relative to it (as a user would type it there)."""
+    base = root.resolve()
+    parts = []
+    for part in cmd[1:]:
+        path = Path(part)
+        parts.append(str(path.resolve().relative_to(base)) if path.is_absolute() and path.resolve().is_relative_to(
+            base) else part)
+    return " ".join(parts)
 
 
 def show_log_tail(log: Path, lines: int = 15) -> None:
@@ -163,16 +176,19 @@ def show_log_tail(log: Path, lines: int = 15) -> None:
 
 
 def run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, steps: int | None,
-               label: str = "training") -> int:
+               label: str = "training", header: str | None = None) -> int:
     """Run ``cmd`` with its stdout and stderr appended to ``log``; show one progress bar of its optimizer steps
     (counted from the loss lines the Trainer logs every step) on stderr instead, of ``steps`` or, when None, of the
-    count Axolotl works out from the epochs. Returns the exit status."""
+    count Axolotl works out from the epochs. ``header`` (the command) opens the log's new part. Returns the exit
+    status."""
     from tqdm import tqdm
 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as sink, tqdm(total=steps, desc=label, unit="step", mininterval=2, leave=True) as bar, \
             subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         assert proc.stdout is not None
+        if header:
+            sink.write(f"$ {header}\n".encode())
         for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):  # type: ignore[union-attr]
             sink.write(chunk)
             total = STEPS_LINE.findall(chunk)

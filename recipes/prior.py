@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from arccommon.errors import UserError
-from arccommon.files import atomic_write_text, read_json
+from arccommon.files import atomic_write_text, read_json, sha256_file
 from arccommon.paths import PRIOR_DIR
 from arcprep.writer import manifest_path
 from recipes.check import load_recipe
@@ -35,10 +35,6 @@ TRAINER_DICT = re.compile(r"\{'(?:loss|train_runtime)'.*\}")
 NUMBER = re.compile(r"[-+0-9.e]+")
 CPU_LINE = re.compile(r"^\[cpu_precision\] precision: .*$", re.MULTILINE)
 RETRAIN = "retrain with `make prior`"
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def recipe_sha256(path: Path) -> str:

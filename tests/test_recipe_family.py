@@ -110,3 +110,11 @@ def test_keys_axolotl_does_not_know_are_reported(tmp_path):
 def test_schema_file_is_valid_json():
     schema = json.loads((ROOT / "recipes" / "schema.json").read_text())
     assert "train_device" in schema["required"]
+
+
+def test_the_launch_line_names_paths_inside_the_repository_relative_to_it(tmp_path):
+    from recipes.launch import shown_command
+
+    cmd = ["/usr/bin/python", "-m", "axolotl.cli.train", str(ROOT / "recipes" / "smollm2_cpu.yml"),
+           str(tmp_path / "elsewhere.yml")]
+    assert shown_command(cmd, ROOT) == f"-m axolotl.cli.train recipes/smollm2_cpu.yml {tmp_path / 'elsewhere.yml'}"

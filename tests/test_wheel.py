@@ -24,6 +24,7 @@ def test_wheel_install_works_outside_the_repo(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(wheels), str(ROOT)], capture_output=True, text=True, env=env, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
+    assert "absent from the `packages` configuration" not in build.stdout + build.stderr  # pyproject says what ships
     wheel = next(wheels.glob("arc_finetune-*.whl"))
     fresh = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=False).create(fresh)
