@@ -11,8 +11,8 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install install-vllm model data check-recipes train prior demo experiments test test-fast bench lock lock-vllm \
-	clean
+.PHONY: help install install-vllm model data prior-data check-recipes train prior demo experiments test test-all \
+	bench lock lock-vllm clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -89,19 +89,23 @@ EXPERIMENTS := $(if $(filter 1,$(PROCS)),$(PY),$(PY) -m accelerate.commands.laun
 	--num_processes $(PROCS) --num_cpu_threads_per_process $(shell echo $$(( $(CORES) / $(PROCS) > 0 ? \
 	$(CORES) / $(PROCS) : 1 ))) --mixed_precision no --dynamo_backend no) -m experiments
 
-demo: model  ## the main job: train SmolLM2 on small train tasks on CPU, test-time-train it on eval tasks, score all three
-	$(EXPERIMENTS) --scale demo --runs base,train,ttt_eval --results experiments/demo.md
+demo: model prior-data  ## the main job: train SmolLM2 on small train tasks, test-time-train the shipped prior per eval task, score
+	$(EXPERIMENTS) --scale demo --runs base,train,prior,ttt_eval_prior --results experiments/demo.md
+
+# The one dataset the shipped prior's staleness check needs (seconds; `make data` builds every dataset).
+prior-data: model
+	$(PY) -m arcprep data --only arc1_train_prior --quiet
 
 SCALE ?= demo
 EXPERIMENTS_ARGS ?=
 experiments: data  ## the four questions: every run of experiments/matrix.yml at SCALE (resumable) -> experiments/results[-SCALE].md
 	$(EXPERIMENTS) --scale $(SCALE) $(EXPERIMENTS_ARGS)
 
-test: data  ## run the test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
-
-test-fast: install  ## tests without the slow end-to-end runs
+test: data  ## the test suite in minutes: unit tests and a few shared end-to-end runs (not the `slow` ones)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: data  ## every test, the long end-to-end runs too (matrix, both engines, browsers, wheel): what CI runs
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: data  ## print the benchmark figures
 	$(PY) bench/arcprep_build.py

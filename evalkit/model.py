@@ -87,10 +87,13 @@ def check_adapter_weights(adapter: Path) -> None:
 
     try:
         with safe_open(str(weights), framework="pt") as handle:
-            handle.keys()
+            empty = sum(1 for key in handle.keys() if 0 in handle.get_slice(key).get_shape())
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{weights}: cannot be read ({str(exc).splitlines()[0]}); truncated or corrupt? train or "
                         "copy it again") from None
+    if empty:
+        raise UserError(f"{weights}: {empty} tensors hold no values (a ZeRO-3 save without gathering?); use a "
+                        "checkpoint's adapter (python -m recipes train restores it)")
 
 
 def attach_adapter(model: Any, adapter: Path, name: str | None = None) -> Any:

@@ -25,6 +25,7 @@ from arccommon.files import atomic_write_text
 from arccommon.precision import CPU_PRECISION_ENV, decide_precision
 from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
+from recipes.zero3_save import restore_empty_adapter
 
 LOSS_LINE = re.compile(rb"\{'loss': '?([0-9.]+)")  # the dict the Trainer logs at each logging step
 STEPS_LINE = re.compile(rb"Maximum number of steps set at ([0-9]+)")  # Axolotl's count when epochs decide
@@ -50,7 +51,19 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 # each process loads its model onto accelerator LOCAL_RANK; without one, transformers stops ("Cannot access
 # accelerator device when none is available"). tests/test_recipes.py pins this.
 CPU_DDP_REFUSED = ("Axolotl 0.19 cannot train data-parallel on a CPU (it puts each process's model on accelerator "
-                   "LOCAL_RANK); use --num-processes 1 here, or a GPU recipe")
+                   "LOCAL_RANK) except under DeepSpeed ZeRO-3, which places the model itself; use --num-processes 1 "
+                   "here, a ZeRO-3 recipe (with recipes.cpu_deepspeed.CpuDeepSpeedPlugin), or a GPU recipe")
+
+
+def zero_stage(recipe: dict[str, Any], root: Path = Path(".")) -> int | None:
+    """The ZeRO stage of ``recipe``'s DeepSpeed config (None without one)."""
+    from arccommon.files import read_json
+
+    if not recipe.get("deepspeed"):
+        return None
+    config = recipe["deepspeed"]
+    config = config if isinstance(config, dict) else read_json(root / config)
+    return int((config.get("zero_optimization") or {}).get("stage", 0))
 
 
 def free_port() -> int:
@@ -61,15 +74,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_command(recipe: Path, on_cpu: bool, processes: int = 1, port: int | None = None) -> list[str]:
+def launch_command(recipe: Path, on_cpu: bool, processes: int = 1, port: int | None = None,
+                   deepspeed: bool = False) -> list[str]:
     """The accelerate command line that trains ``recipe``: one process (on the CPU when ``on_cpu``), or
     ``processes`` data-parallel ones, one per GPU, through accelerate's multi-process launcher (torchrun), meeting
-    at ``port`` when given."""
+    at ``port`` when given. accelerate's ``--cpu`` turns DeepSpeed off, so a ``deepspeed`` recipe goes without it
+    (DS_ACCELERATOR=cpu and recipes.cpu_deepspeed keep it on the CPU)."""
     if processes > 1:
         device = ["--multi_gpu", "--num_processes", str(processes)]
         device += ["--main_process_port", str(port)] if port else []
     else:
-        device = ["--cpu", "--num_processes", "1"] if on_cpu else []
+        device = (["--num_processes", "1"] if deepspeed else ["--cpu", "--num_processes", "1"]) if on_cpu else []
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
 
 
@@ -101,12 +116,12 @@ def prepare(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Pa
     overrides = overrides or {}
     if processes < 1:
         raise UserError(f"--num-processes {processes}: must be at least 1")
-    if processes > 1 and is_cpu_recipe({**load_recipe(recipe_path), **overrides}):
-        raise UserError(f"{recipe_path}: --num-processes {processes}: {CPU_DDP_REFUSED}")
     problems = check_recipe(recipe_path, root=root, for_training=True, overrides=overrides)
     if problems:
         raise UserError("\n".join(f"{recipe_path}: {p}" for p in problems))
     recipe = {**load_recipe(recipe_path), **overrides}
+    if processes > 1 and is_cpu_recipe(recipe) and zero_stage(recipe, root) != 3:
+        raise UserError(f"{recipe_path}: --num-processes {processes}: {CPU_DDP_REFUSED}")
     out_dir = output_dir(recipe, root)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +133,8 @@ def prepare(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Pa
         atomic_write_text(launched, yaml.safe_dump(recipe, sort_keys=False))
     write_training_record(out_dir, training_record(recipe_path, recipe, root))
     env = {"AXOLOTL_DO_NOT_TRACK": "1"}
+    if is_cpu_recipe(recipe) and recipe.get("deepspeed"):
+        env["DS_ACCELERATOR"] = "cpu"  # DeepSpeed's CPU accelerator (gloo without oneCCL): recipes/cpu_deepspeed.py
     if is_cpu_recipe(recipe):
         requested = MIXED_PRECISION[mixed_precision]
         if not quiet:
@@ -139,7 +156,8 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
     """
     job = prepare(recipe_path, overrides, root, mixed_precision, processes)
     env = {**(os.environ if env is None else env), **job.env}
-    cmd = launch_command(job.launched, job.on_cpu, processes, free_port() if processes > 1 else None)
+    cmd = launch_command(job.launched, job.on_cpu, processes, free_port() if processes > 1 else None,
+                         deepspeed=bool(job.recipe.get("deepspeed")))
     shown = shown_command(cmd, root)
     if dry_run or log is None:  # with a log, the command is the log's first line instead
         print(shown, file=sys.stderr)
@@ -149,11 +167,15 @@ def train(recipe_path: Path, overrides: dict[str, Any] | None = None, root: Path
         result = subprocess.run(cmd, cwd=root, env=env)
         if result.returncode != 0:
             raise UserError(f"{recipe_path}: Axolotl exited with status {result.returncode} (its log is above)")
-        return job.out_dir
-    returncode = run_logged(cmd, root, env, log, job.recipe.get("max_steps"), label, header=shown)
-    if returncode != 0:
-        show_log_tail(log)
-        raise UserError(f"{recipe_path}: Axolotl exited with status {returncode}; log: {log}")
+    else:
+        returncode = run_logged(cmd, root, env, log, job.recipe.get("max_steps"), label, header=shown)
+        if returncode != 0:
+            show_log_tail(log)
+            raise UserError(f"{recipe_path}: Axolotl exited with status {returncode}; log: {log}")
+    if zero_stage(job.recipe, root) == 3:
+        restored = restore_empty_adapter(job.out_dir, job.recipe.get("max_steps"))
+        if restored:
+            print(restored, file=sys.stderr)
     return job.out_dir
 
 

@@ -127,7 +127,6 @@ def _trainer_precision(res: subprocess.CompletedProcess) -> str:
     return found[-1]
 
 
-@pytest.mark.slow
 def test_cpu_recipe_trains_tiny_llama(tmp_path, small_data):
     """Trains at the precision decided for this machine: the Trainer inside Axolotl really uses it."""
     base = build_tiny("llama", tmp_path / "tiny_llama")
