@@ -72,9 +72,15 @@ def cmd_model(args: argparse.Namespace) -> int:
     if is_materialised(args.out) and not args.force:
         print(f"{args.out}: already there")
         return 0
+    from arccommon.noise import silence_known_noise, third_party_output
+
+    silence_known_noise()
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")  # conversion runs on the CPU: no accelerator detection notice
     start = time.perf_counter()
-    materialise(args.out, dtype=args.dtype, force=args.force)
-    print(f"{args.out}: converted in {time.perf_counter() - start:.1f}s")
+    log = args.out.parent / f"{args.out.name}.convert.log"
+    with third_party_output(log):
+        materialise(args.out, dtype=args.dtype, force=args.force)
+    print(f"{args.out}: converted in {time.perf_counter() - start:.1f}s (third-party output: {log})")
     return 0
 
 
