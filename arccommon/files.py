@@ -97,3 +97,14 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def empty_tensors(path: str | os.PathLike) -> int:
+    """How many tensors of a safetensors file hold no values (0 for a file that is absent); reads the header only.
+    Errors opening the file (truncated, not safetensors) are the caller's to name."""
+    if not os.path.exists(path):
+        return 0
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return sum(1 for key in handle.keys() if 0 in handle.get_slice(key).get_shape())

@@ -8,6 +8,7 @@ EMBEDDED_MODEL_DIR = Path("models/smollm2-135m-instruct")
 # The broad prior: a LoRA adapter of the embedded model trained once on every ARC-1 train task, shipped in the
 # repository (python -m recipes prior; recipes/prior.py says when it is missing or stale).
 PRIOR_DIR = Path("models/smollm2-135m-arc1-prior")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # the file a peft adapter keeps its weights in
 
 # Prefixes that mark a model/adapter reference as a local folder rather than a hub id.
 LOCAL_PREFIXES = ("./", "/", "out/", f"{EMBEDDED_MODEL_DIR.parts[0]}/")

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from arccommon.errors import UserError
-from arccommon.files import read_json
-from arccommon.paths import is_local_path
+from arccommon.files import empty_tensors, read_json
+from arccommon.paths import ADAPTER_WEIGHTS, is_local_path
 from arccommon.precision import decide_precision
 
 
@@ -73,21 +73,17 @@ def load_model(base: str, adapter: Path | None, device: str = "cpu", dtype: str 
     return model.to(device).eval(), tokenizer
 
 
-WEIGHTS = "adapter_model.safetensors"
-
-
 def check_adapter_weights(adapter: Path) -> None:
     """A one-line UserError when ``adapter``'s weights are missing or cannot be read (truncated, corrupt)."""
-    weights = adapter / WEIGHTS
+    weights = adapter / ADAPTER_WEIGHTS
     if not weights.exists():
         if (adapter / "adapter_model.bin").exists():
             return
         raise UserError(f"{weights}: missing (the adapter folder holds no weights)")
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
 
     try:
-        with safe_open(str(weights), framework="pt") as handle:
-            empty = sum(1 for key in handle.keys() if 0 in handle.get_slice(key).get_shape())
+        empty = empty_tensors(weights)
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{weights}: cannot be read ({str(exc).splitlines()[0]}); truncated or corrupt? train or "
                         "copy it again") from None

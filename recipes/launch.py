@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from arccommon.errors import UserError
-from arccommon.files import atomic_write_text
+from arccommon.files import atomic_write_text, read_json
 from arccommon.precision import CPU_PRECISION_ENV, decide_precision
 from recipes.check import check_recipe, is_cpu_recipe, load_recipe
 from recipes.record import training_record, write_training_record
@@ -57,8 +57,6 @@ CPU_DDP_REFUSED = ("Axolotl 0.19 cannot train data-parallel on a CPU (it puts ea
 
 def zero_stage(recipe: dict[str, Any], root: Path = Path(".")) -> int | None:
     """The ZeRO stage of ``recipe``'s DeepSpeed config (None without one)."""
-    from arccommon.files import read_json
-
     if not recipe.get("deepspeed"):
         return None
     config = recipe["deepspeed"]
@@ -84,7 +82,9 @@ def launch_command(recipe: Path, on_cpu: bool, processes: int = 1, port: int | N
         device = ["--multi_gpu", "--num_processes", str(processes)]
         device += ["--main_process_port", str(port)] if port else []
     else:
-        device = (["--num_processes", "1"] if deepspeed else ["--cpu", "--num_processes", "1"]) if on_cpu else []
+        device = []
+        if on_cpu:
+            device = ["--num_processes", "1"] if deepspeed else ["--cpu", "--num_processes", "1"]
     return [sys.executable, "-m", "accelerate.commands.launch", *device, "-m", "axolotl.cli.train", str(recipe)]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text, read_json, sha256_file
-from arccommon.paths import PRIOR_DIR
+from arccommon.paths import ADAPTER_WEIGHTS, PRIOR_DIR
 from arcprep.writer import manifest_path
 from recipes.check import load_recipe
 from recipes.launch import RESUME_LINE
@@ -28,7 +28,7 @@ from recipes.launch import RESUME_LINE
 PRIOR_RECIPE = Path("recipes/smollm2_cpu_prior.yml")
 MANIFEST = "manifest.json"
 # What evalkit needs of an adapter folder: weights, config, the training record (prompt format) and the tokenizer.
-SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", "arcprep_training.json", "tokenizer.json",
+SHIPPED_FILES = (ADAPTER_WEIGHTS, "adapter_config.json", "arcprep_training.json", "tokenizer.json",
                  "tokenizer_config.json", "chat_template.jinja")
 MAX_ADAPTER_BYTES = 40 << 20
 TRAINER_DICT = re.compile(r"\{'(?:loss|train_runtime)'.*\}")
@@ -160,9 +160,9 @@ def ship(out_dir: Path, recipe_path: Path = PRIOR_RECIPE, dest: Path = PRIOR_DIR
     missing = [name for name in SHIPPED_FILES if not (out_dir / name).exists()]
     if missing:
         raise UserError(f"{out_dir}: no finished adapter ({', '.join(missing)} missing); run `make prior`")
-    size = (out_dir / "adapter_model.safetensors").stat().st_size
+    size = (out_dir / ADAPTER_WEIGHTS).stat().st_size
     if size > MAX_ADAPTER_BYTES:
-        raise UserError(f"{out_dir}/adapter_model.safetensors: {size / 2**20:.1f} MiB, over the "
+        raise UserError(f"{out_dir / ADAPTER_WEIGHTS}: {size / 2**20:.1f} MiB, over the "
                         f"{MAX_ADAPTER_BYTES >> 20} MiB a shipped prior may hold (lower lora_r)")
     manifest = build_manifest(out_dir, recipe_path, root)
     staging = (root / dest).with_name(f".{dest.name}.tmp")
@@ -188,7 +188,7 @@ def ship(out_dir: Path, recipe_path: Path = PRIOR_RECIPE, dest: Path = PRIOR_DIR
 def prior_problem(dest: Path = PRIOR_DIR, root: Path = Path(".")) -> str | None:
     """None when the shipped prior matches its recipe and dataset manifest; else one line saying what is wrong."""
     folder = root / dest
-    if not (folder / MANIFEST).exists() or not (folder / "adapter_model.safetensors").exists():
+    if not (folder / MANIFEST).exists() or not (folder / ADAPTER_WEIGHTS).exists():
         return f"{dest}: no shipped prior here; train it with `make prior`"
     manifest = read_json(folder / MANIFEST)
     recipe_path = root / manifest.get("recipe", str(PRIOR_RECIPE))

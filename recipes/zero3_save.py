@@ -12,28 +12,18 @@ import shutil
 from pathlib import Path
 
 from arccommon.errors import UserError
-
-WEIGHTS = "adapter_model.safetensors"
-
-
-def empty_tensors(weights: Path) -> int:
-    """How many tensors of a safetensors file hold no values (0 for a file that is absent)."""
-    if not weights.exists():
-        return 0
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as handle:
-        return sum(1 for key in handle.keys() if 0 in handle.get_slice(key).get_shape())
+from arccommon.files import empty_tensors
+from arccommon.paths import ADAPTER_WEIGHTS
 
 
 def restore_empty_adapter(out_dir: Path, max_steps: int | None) -> str | None:
     """Replace ``out_dir``'s empty final adapter by its last checkpoint's (which must be at ``max_steps`` when that
     is known); returns the line to print, None when the adapter was complete. A UserError when it cannot."""
-    weights = out_dir / WEIGHTS
+    weights = out_dir / ADAPTER_WEIGHTS
     empty = empty_tensors(weights)
     if not empty:
         return None
-    checkpoints = sorted(out_dir.glob("checkpoint-*/" + WEIGHTS), key=lambda p: int(p.parent.name.split("-")[1]))
+    checkpoints = sorted(out_dir.glob("checkpoint-*/" + ADAPTER_WEIGHTS), key=lambda p: int(p.parent.name.split("-")[1]))
     if not checkpoints or empty_tensors(checkpoints[-1]):
         raise UserError(f"{weights}: {empty} tensors saved empty (a ZeRO-3 save without gathering) and no complete "
                         "checkpoint to restore from; set save_steps to reach the last step")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from arcprep.build import BuildConfig, build_dataset
-from recipes.zero3_save import empty_tensors
+from arccommon.files import empty_tensors
 from tests.conftest import ROOT
 from tests.tiny_models import build_tiny
 
