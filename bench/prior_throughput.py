@@ -7,9 +7,10 @@ box's drift slows both alike.
 - Axolotl, recipes/smollm2_cpu.yml as is (LoRA on all 30 layers: "today") and with the prior recipe's LoRA layers
   (recipes/smollm2_cpu_prior.yml: the top 10, so the backward stops at layer 20 and recipes/frozen_prefix.py runs
   layers 0-19 without autograd), both at this machine's precision.
-- A bare PyTorch + peft loop (LoRA on all layers, bf16 autocast, frozen weights in bf16) with one lever at a time:
-  eager attention instead of SDPA's CPU flash kernel; each decoder layer compiled by torch.compile (dynamic shapes);
-  the LoRA weights in bf16 as well (no autocast; Adam then updates bf16 weights).
+- A bare PyTorch + peft loop (LoRA on all layers; at bf16 under autocast with frozen weights in bf16, else fp32)
+  with one lever at a time: eager attention instead of SDPA's CPU flash kernel; each decoder layer compiled by
+  torch.compile (dynamic shapes; compiled before the timing); the LoRA weights in bf16 as well (no autocast; Adam
+  then updates bf16 weights).
 Achieved FLOP/s count the matmul work a step must do: 2 x linear weights per token forward through all layers,
 2 x those of the layers the backward crosses, and attention's QK^T and PV (causal) on the same terms; the share is
 of the bf16 (or fp32) matmul peak of bench/cpu_matmul.py measured in the same run, before and after.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
@@ -31,7 +31,9 @@ from typing import Any, Callable
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/cpu_matmul.py, bench/train_throughput.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/cpu_matmul.py, train_throughput.py, frozen_prefix.py
+
+from frozen_prefix import subset  # noqa: E402
 
 from arccommon.paths import EMBEDDED_MODEL_DIR
 
@@ -39,18 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / EMBEDDED_MODEL_DIR
 DATA = ROOT / "data" / "arc1_train_prior.jsonl"
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def draw_samples(n: int, folder: Path) -> Path:
-    """``n`` samples of the prior's data (seed 0) as a dataset of their own in ``folder`` (with a manifest)."""
-    rows = DATA.read_text(encoding="utf-8").splitlines(keepends=True)
-    chosen = random.Random(0).sample(rows, n)
-    out = folder / "sample.jsonl"
-    out.write_text("".join(chosen), encoding="utf-8")
-    manifest = json.loads(DATA.with_suffix("").with_suffix(".manifest.json").read_text(encoding="utf-8"))
-    manifest["tokens"] = {**manifest["tokens"], "max": max(json.loads(r)["n_tokens"] for r in chosen)}
-    (folder / "sample.manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return out
 
 
 def tokenized(data: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -111,11 +101,12 @@ def axolotl_once(data: Path, steps: int, extra: dict[str, Any]) -> tuple[float, 
         return float(ends[-1]["train_runtime"]), int(ends[-1]["num_input_tokens_seen"]), [v for _, v in curve]
 
 
-def bare_once(samples: list[tuple[torch.Tensor, torch.Tensor]], lever: str,
+def bare_once(samples: list[tuple[torch.Tensor, torch.Tensor]], lever: str, bf16: bool,
               profile: bool = False) -> tuple[float, list[float]]:
     """(seconds, losses) of one AdamW step per sample, LoRA r32 on every layer, with one ``lever``:
-    sdpa (the baseline: SDPA, bf16 autocast, frozen weights in bf16) | eager | compiled | bf16_lora. With
-    ``profile``, prints torch.profiler's top operators by self CPU time over those steps."""
+    sdpa (the baseline: SDPA; with ``bf16`` under bf16 autocast, frozen weights in bf16, else all fp32) | eager |
+    compiled | bf16_lora (bf16 only). With ``profile``, prints torch.profiler's top operators by self CPU time over
+    those steps."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -127,13 +118,18 @@ def bare_once(samples: list[tuple[torch.Tensor, torch.Tensor]], lever: str,
     model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32,
                                                  attn_implementation="eager" if lever == "eager" else "sdpa")
     model = get_peft_model(model, LoraConfig(r=32, lora_alpha=64, lora_dropout=0.0, target_modules=TARGETS))
-    freeze_linears_in_bf16(model)
-    autocast = lever != "bf16_lora"
+    if bf16:
+        freeze_linears_in_bf16(model)
+    autocast = bf16 and lever != "bf16_lora"
     if lever == "bf16_lora":
         model.to(torch.bfloat16)
-    if lever == "compiled":
+    if lever == "compiled":  # compiled once, outside the timing: a forward and backward of the first sample
         for layer in model.get_base_model().model.layers:
             layer.compile(dynamic=True)
+        ids, labels = samples[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            model(input_ids=ids[None], labels=labels[None]).loss.backward()
+        model.zero_grad(set_to_none=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     model.train()
     from contextlib import nullcontext
@@ -176,25 +172,27 @@ def main() -> None:
 
     precision = decide_precision("cpu")
     dtype = getattr(torch, precision.dtype)
+    bf16 = precision.dtype == "bfloat16"
     peak_before = max(gflops(dtype) for _ in range(3))
     prior = load_recipe(ROOT / "recipes" / "smollm2_cpu_prior.yml")
     layers = prior["peft_layers_to_transform"]
     epoch_tokens = json.loads(DATA.with_suffix("").with_suffix(".manifest.json").read_text())["tokens"]["total"]
     with tempfile.TemporaryDirectory() as tmp:
-        data = draw_samples(args.samples, Path(tmp))
+        data = subset(DATA, args.samples, Path(tmp) / "sample.jsonl", seed=0)
         samples = tokenized(data)
         tokens = sum(len(ids) for ids, _ in samples)
         print(f"{args.samples} samples of {DATA.name} ({tokens} tokens, {min(len(i) for i, _ in samples)}-"
               f"{max(len(i) for i, _ in samples)} each), one per step, best of {args.repeats}; {precision.line()}",
               flush=True)
         if args.profile:
-            print("profile of the bare loop (sdpa, bf16 autocast, LoRA on 30 layers), self CPU time:")
-            bare_once(samples, "sdpa", profile=True)
+            print(f"profile of the bare loop (sdpa, {'bf16 autocast' if bf16 else 'fp32'}, LoRA on 30 layers), "
+                  "self CPU time:")
+            bare_once(samples, "sdpa", bf16, profile=True)
         axo = best_of(args.repeats, {
             "today": lambda: axolotl_once(data, args.samples, {}),
             "prior": lambda: axolotl_once(data, args.samples, {"peft_layers_to_transform": layers})})
-        levers = ("sdpa", "eager", "compiled", "bf16_lora") if precision.dtype == "bfloat16" else ("sdpa", "eager")
-        bare = best_of(args.repeats, {lever: (lambda lever=lever: bare_once(samples, lever)) for lever in levers})
+        levers = ("sdpa", "eager", "compiled") + (("bf16_lora",) if bf16 else ())
+        bare = best_of(args.repeats, {lever: (lambda lever=lever: bare_once(samples, lever, bf16)) for lever in levers})
     peak = max(peak_before, max(gflops(dtype) for _ in range(3)))
     flops_all, flops_top = step_flops(samples, 30), step_flops(samples, 30 - min(layers))
 

@@ -1,10 +1,14 @@
-"""Benchmark: generation time vs likelihood-selection time per task, and both selections' scores on the same
-candidates, in one evalkit run.
+"""Benchmark: how many views per test input to generate, and how to pick two attempts from their candidates.
 
-Runs ``evaluate_split`` with --views augmented views per test input on the --tasks smallest tasks of --split (by
-cell count, as the experiments choose them), with the demo's trained adapter when it exists (``make demo``), else
-the base model. Selection by likelihood scores every distinct candidate under every view; vote needs no extra work,
-so the vote column is the baseline. Usage: python bench/selection.py [--split eval] [--tasks 12] [--views 4]
+For each view count in --views, runs ``evaluate_split`` on the --tasks smallest tasks of --split after the
+--skip-tasks smallest (by cell count, as the experiments choose them), with --adapter (default: the shipped broad
+prior; the base model when it is missing), and prints per view count: generation and likelihood-selection time,
+the oracle (the right answer among the candidates at all) and score / pass@1 / pass@2 of each selection from the
+same candidates. Views are drawn by evalkit's seeded policy, so the first N views of a larger count are the N views
+of the smaller one: the rows differ only by the views added. Vote needs no extra work (its column is the baseline
+for likelihood's cost). Choose on dev ranks, report on others:
+  python bench/selection.py --skip-tasks 8 --tasks 16 --views 2,4,8      # eval ranks 9-24 (dev)
+  python bench/selection.py --skip-tasks 24 --tasks 24 --views 2,N       # eval ranks 25-48 (report)
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,33 +24,53 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     from arccommon.paths import EMBEDDED_MODEL_DIR
     from arcprep.sources import load_source
-    from evalkit.evaluator import EvalRequest, evaluate_split
+    from evalkit.evaluator import evaluate_split
+    from evalkit.request import EvalRequest
+    from evalkit.run import finished_tasks
     from experiments.plan import smallest
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="eval")
-    ap.add_argument("--tasks", type=int, default=12)
-    ap.add_argument("--views", type=int, default=4)
-    ap.add_argument("--adapter", type=Path, default=ROOT / "experiments/work/demo/runs/train/adapter",
-                    help="adapter to evaluate (default: the one `make demo` trains; base model if missing)")
+    ap.add_argument("--tasks", type=int, default=16, help="how many tasks, by cell count")
+    ap.add_argument("--skip-tasks", type=int, default=8, help="pass over this many smallest tasks first")
+    ap.add_argument("--views", default="2,4,8", help="view counts to compare, comma list")
+    ap.add_argument("--adapter", type=Path, default=ROOT / "models" / "smollm2-135m-arc1-prior",
+                    help="adapter to evaluate (default: the shipped broad prior; base model if missing)")
     args = ap.parse_args()
+    counts = sorted({int(v) for v in args.views.split(",")})
     adapter = args.adapter if (args.adapter / "adapter_config.json").exists() else None
-    tasks = [t.id for t in smallest(load_source(args.split).tasks, args.tasks)]
-    with tempfile.TemporaryDirectory() as tmp:
-        summary, _ = evaluate_split(EvalRequest(
-            split=args.split, adapter=adapter, base=None if adapter else str(ROOT / EMBEDDED_MODEL_DIR), tasks=tasks,
-            augmentations=args.views, select="likelihood", device="cpu", out=Path(tmp) / "eval", progress=False))
-    n = summary["n_tasks"]
+    tasks = [t.id for t in smallest(load_source(args.split).tasks, args.tasks, args.skip_tasks)]
     shown = adapter.relative_to(ROOT) if adapter and adapter.is_relative_to(ROOT) else adapter
-    print(f"{n} tasks of {args.split} ({summary['n_outputs']} test outputs), {args.views} views, adapter "
-          f"{shown or 'none (base model)'}")
-    print(f"generation: {summary['generation_s']:7.1f} s  ({summary['generation_s'] / n:5.1f} s/task)")
-    print(f"selection:  {summary['selection_s']:7.1f} s  ({summary['selection_s'] / n:5.1f} s/task, "
-          f"x{summary['selection_s'] / max(summary['generation_s'], 1e-9):.2f} of generation)")
-    print(f"right answer among the candidates (oracle): {summary['oracle_pass_at_n']:.1%} of test outputs")
-    for mode, figures in summary["selection"].items():
-        print(f"{mode:<10}  score {figures['score']:.3f}  pass@1 {figures['pass_at_1']:.1%}  "
-              f"pass@2 {figures['pass_at_2']:.1%}")
+    print(f"{len(tasks)} tasks of {args.split} (ranks {args.skip_tasks + 1}-{args.skip_tasks + len(tasks)} by cell "
+          f"count), adapter {shown or 'none (base model)'}", flush=True)
+    print(f"{'views':>5}  {'gen s/task':>10}  {'select s/task':>13}  {'oracle':>6}  "
+          + "  ".join(f"{m + ' score/pass@1/pass@2':>33}" for m in ("likelihood", "vote")), flush=True)
+    for views in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            summary, out = evaluate_split(EvalRequest(
+                split=args.split, adapter=adapter, base=None if adapter else str(ROOT / EMBEDDED_MODEL_DIR),
+                tasks=tasks, augmentations=views, select="likelihood", device="cpu", out=Path(tmp) / "eval",
+                progress=False))
+            records = list(finished_tasks(out).values())
+        n = summary["n_tasks"]
+        cells = "  ".join(f"{f['score']:>13.3f} {f['pass_at_1']:>9.1%} {f['pass_at_2']:>9.1%}"
+                          for f in (summary["selection"][m] for m in ("likelihood", "vote")))
+        print(f"{views:>5}  {summary['generation_s'] / n:>10.1f}  {summary['selection_s'] / n:>13.1f}  "
+              f"{summary['oracle_pass_at_n']:>6.1%}  {cells}", flush=True)
+        for mode in ("oracle", "likelihood", "vote"):
+            print(f"       {mode + ':':<11} {task_scores(records, mode)}", flush=True)
+
+
+def task_scores(records: list[dict[str, Any]], mode: str) -> str:
+    """``task (share of its test outputs)`` for each task with any output solved under ``mode`` (oracle: the
+    right answer among the candidates)."""
+    shown = []
+    for rec in sorted(records, key=lambda r: r["task_id"]):
+        outputs = rec["score_records"]["likelihood" if mode == "oracle" else mode]["outputs"]
+        hits = sum(bool(o["oracle" if mode == "oracle" else "solved"]) for o in outputs)
+        if hits:
+            shown.append(rec["task_id"] + ("" if hits == len(outputs) else f" ({hits}/{len(outputs)})"))
+    return ", ".join(shown) or "none"
 
 
 if __name__ == "__main__":

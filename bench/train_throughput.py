@@ -99,9 +99,10 @@ def lora_steps(model: Any, opt: Any, samples: list[tuple[torch.Tensor, torch.Ten
     return losses
 
 
-def axolotl_log(steps: int, mixed_precision: str = "no", extra: dict | None = None) -> str:
+def axolotl_log(steps: int, mixed_precision: str = "no", extra: dict | None = None, processes: int = 1) -> str:
     """Axolotl's output for ``steps`` one-sample steps of recipes/smollm2_cpu.yml on its samples in order (the bare
-    loop's), logging every step; ``extra`` overrides recipe keys."""
+    loop's), logging every step; ``extra`` overrides recipe keys; ``processes`` data-parallel processes (each step
+    then takes one sample per process)."""
     with tempfile.TemporaryDirectory() as tmp:
         sets = {"output_dir": f"{tmp}/out", "dataset_prepared_path": f"{tmp}/prep", "max_steps": steps,
                 "save_steps": 10 * steps,  # no checkpoint inside the timing (the bare loop writes none)
@@ -110,7 +111,7 @@ def axolotl_log(steps: int, mixed_precision: str = "no", extra: dict | None = No
                 "sequence_len": 2048, "include_tokens_per_second": True,
                 **(extra or {})}
         cmd = [sys.executable, "-m", "recipes", "train", "recipes/smollm2_cpu.yml", "--verbose", "--mixed-precision",
-               mixed_precision]
+               mixed_precision, "--num-processes", str(processes)]
         for key, value in sets.items():
             cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

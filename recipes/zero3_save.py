@@ -1,8 +1,10 @@
 """An adapter that a multi-process ZeRO-3 run saved empty, restored from the run's last checkpoint.
 
-Measured here (Axolotl 0.19, transformers 5.16.1, DeepSpeed 0.19.8, 2 CPU processes over gloo): the checkpoints
-of a ZeRO-3 LoRA run hold the gathered adapter, while the final save writes every tensor with shape (0,) (the
-partitioned stand-ins). Whether GPU runs do the same has not been tried here; the check costs a header read.
+Seen here (Axolotl 0.19, transformers 5.16.1, DeepSpeed 0.19.8, 2 CPU processes over gloo) before
+recipes/cpu_deepspeed.py told accelerate the process group's size: every rank believed it was process 0 and saved,
+and rank 1's save (every tensor of shape (0,), its unfilled partition) sometimes landed last. That cause is fixed;
+this check stays as the guard for any other path to an empty save (GPU runs have not been tried here); it costs a
+header read.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ plugins listed: recipes.cpu_precision (precision) and recipes.cpu_deepspeed (a g
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,8 +56,6 @@ def _train(recipe: str, tmp: Path, tiny: tuple[Path, Path], processes: int = 1,
 
 
 def _losses(res: subprocess.CompletedProcess) -> list[float]:
-    import re
-
     return [float(x) for x in re.findall(r"\{'loss': '?([0-9.]+)", res.stdout + res.stderr)]
 
 
@@ -99,18 +98,21 @@ def test_qlora_with_zero3_parameter_offload_on_one_process(tmp_path, tiny, task_
 
 def test_qlora_with_zero3_trains_on_two_cpu_processes(tmp_path, tiny, task_folder):
     """ZeRO-3 in 2 data-parallel CPU processes: ZeRO-3 places the model itself, so Axolotl's per-rank device map
-    (what stops plain CPU DDP) never applies. On this stack its adapter saves came out empty in some runs (the
-    final one, sometimes the checkpoints too): `recipes train` then restores the last complete checkpoint or stops
-    with one line; it never leaves an empty adapter behind silently."""
+    (what stops plain CPU DDP) never applies. recipes.cpu_deepspeed gives accelerate the group's rank and size, so
+    the samples are shared out (each step takes one per process) and rank 0 alone saves a complete adapter."""
     res, out = _train("phi3_qlora_zero3_multigpu.yml", tmp_path, tiny, processes=2)
     text = res.stdout + res.stderr
+    assert res.returncode == 0, text[-3000:]
     assert "gloo process group: rank 0 of 2" in text and "gloo process group: rank 1 of 2" in text, text[-3000:]
+    assert "now rank 1 of 2 (data shared out, rank 0 saves)" in text
+    samples = len(tiny[1].read_text().splitlines())
+    epochs = [float(e) for e in re.findall(r"\{'loss': [^}]*'epoch': '([0-9.]+)'", text)]
+    per_rank = -(-samples // 2)  # the distributed sampler pads to a multiple of the process count
+    assert epochs[0] == 1 / per_rank, f"the {samples} samples were not shared out over 2 processes: {epochs}"
     losses = _losses(res)
     assert len(losses) >= 8 and min(losses[-3:]) < losses[0], losses
-    if res.returncode != 0:
-        assert "tensors saved empty (a ZeRO-3 save without gathering)" in res.stderr.strip().splitlines()[-1]
-        return
     assert empty_tensors(out / "adapter_model.safetensors") == 0
+    assert "saved empty by ZeRO-3" not in text
     _predicts(out, tmp_path, task_folder)
 
 
