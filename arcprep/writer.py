@@ -60,8 +60,10 @@ def write_dataset(out: Path, records: Iterable[dict[str, Any]], manifest: Callab
                 token_counts.append(record["n_tokens"])
         if samples == 0:
             raise UserError(empty)
-        result = {"name": out.name.removesuffix(".jsonl"), "jsonl": out.name, "jsonl_sha256": digest.hexdigest(),
-                  "arcprep_version": __version__, **manifest(), "samples": samples,
+        # the writer's own fields last: a builder's manifest (or one copied from another dataset) cannot contradict
+        # the file just written
+        result = {**manifest(), "name": out.name.removesuffix(".jsonl"), "jsonl": out.name,
+                  "jsonl_sha256": digest.hexdigest(), "arcprep_version": __version__, "samples": samples,
                   "tokens": token_stats(token_counts, tokenizer)}
         with atomic_open(manifest_path(out)) as mhandle:
             mhandle.write(json.dumps(result, indent=2, sort_keys=True) + "\n")

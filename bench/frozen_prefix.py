@@ -32,17 +32,13 @@ RECIPE = ROOT / "recipes" / "smollm2_cpu.yml"
 PLUGIN = "recipes.frozen_prefix.FrozenPrefixPlugin"
 
 
-WRITER_FIELDS = ("name", "jsonl", "jsonl_sha256", "arcprep_version", "samples", "tokens")  # the writer's own
-
-
 def subset(data: Path, n: int, out: Path, seed: int | None = None) -> Path:
     """The first ``n`` samples of dataset ``data`` (or ``n`` drawn with ``seed``), written with their own manifest
     (recipes check every dataset's hash against it); the builder's fields come from ``data``'s manifest."""
     manifest = read_manifest(data) or {}
     lines = data.read_text(encoding="utf-8").splitlines()
     chosen = lines[:n] if seed is None else random.Random(seed).sample(lines, n)
-    write_dataset(out, [json.loads(line) for line in chosen],
-                  lambda: {k: v for k, v in manifest.items() if k not in WRITER_FIELDS}, None, f"{data}: no samples")
+    write_dataset(out, [json.loads(line) for line in chosen], lambda: manifest, None, f"{data}: no samples")
     return out
 
 

@@ -59,4 +59,3 @@ class CpuDeepSpeedPlugin(BasePlugin):
             state.update(place)
         print(f"[cpu_deepspeed] accelerate saw {seen} process(es); now rank {rank} of {world} "
               f"(data shared out, rank 0 saves)", flush=True)
-
