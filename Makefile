@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install install-vllm model data prior-data check-recipes train prior demo experiments test test-all \
+.PHONY: help install install-vllm model data prior-data check-recipes train prior prior2 demo experiments test test-all \
 	bench lock lock-vllm clean
 
 help:  ## list targets
@@ -78,6 +78,10 @@ train: data  ## check, then train RECIPE with Axolotl (default recipes/smollm2_c
 prior: data  ## train the broad prior on every ARC-1 train task (~1-2 h on 2 cores; resumes), ship it to models/, score it
 	$(PY) -m recipes prior
 	$(EXPERIMENTS) --scale prior --runs base,prior
+
+prior2: data  ## the prior's second pass: 3 fresh views of every ARC-1 train task (~1.5 h on 2 cores; resumes), ship, score
+	$(PY) -m recipes prior --name prior2
+	$(EXPERIMENTS) --scale prior --runs prior,prior2 --results experiments/results-prior2.md
 
 # Processes for the experiments (accelerate launch): each run trains in the first one, on every core, while
 # evaluations and per-task test-time training are shared out. On a 2-core CPU two single-thread processes ran the

@@ -8,7 +8,7 @@ from typing import Any
 
 from arccommon.errors import UserError
 from arccommon.files import load_yaml
-from arccommon.paths import EMBEDDED_MODEL_DIR
+from arccommon.paths import EMBEDDED_MODEL_DIR, PRIOR_DIRS
 from arcprep.build import BuildConfig
 from arcprep.counting import CountConfig
 from arcprep.leakage import leaked_tasks
@@ -55,7 +55,7 @@ class Scale:
     recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
 
-SHIPPED_ADAPTERS = ("prior",)  # adapters a run may use as they are: the broad prior (recipes/prior.py)
+SHIPPED_ADAPTERS = tuple(PRIOR_DIRS)  # adapters a run may use as they are: the broad priors (recipes/prior.py)
 
 
 @dataclass

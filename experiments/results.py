@@ -26,6 +26,10 @@ QUESTIONS = [
     ("Q2 test-time training from the prior, on eval", "ttt_eval_prior", "eval", "prior", "eval"),
     ("Q2 test-time training: from the prior against from the narrow train adapter", "ttt_eval_prior", "eval",
      "ttt_eval", "eval"),
+    ("Q1 at breadth: the prior's second pass against its first, on train", "prior2", "train", "prior", "train"),
+    ("Q2 at breadth: the prior's second pass against its first, on eval", "prior2", "eval", "prior", "eval"),
+    ("Q2 test-time training: from the second pass against from the first", "ttt_eval_prior2", "eval",
+     "ttt_eval_prior", "eval"),
 ]
 
 
@@ -91,13 +95,21 @@ def answers(results: dict[str, dict[str, Any]]) -> list[str]:
         got = (results.get(run) or {}).get("eval", {}).get(split)
         base = (results.get(ref) or {}).get("eval", {}).get(ref_split)
         if got and base and got.get("score") is not None and base.get("score") is not None:
-            lines.append(f"- {label}: {run} scores {_score(got)} on {split}; {ref} scores {_score(base)}.")
+            lines.append(f"- {label}: {run} scores {_score(got)} on {split}{solved(results, run, split)}; {ref} "
+                         f"scores {_score(base)}{solved(results, ref, ref_split)}.")
     first = [(results.get(r) or {}).get("train") or {} for r in ("train", "count_train")]
     if all(f.get("losses") for f in first):
         lines.append(f"- Q4 loss on ARC: from the base adapter {first[0]['losses'][0][1]:.3f} -> "
                      f"{first[0]['losses'][-1][1]:.3f}; from the count-priors adapter "
                      f"{first[1]['losses'][0][1]:.3f} -> {first[1]['losses'][-1][1]:.3f} (same steps and data).")
     return lines
+
+
+def solved(results: dict[str, dict[str, Any]], run: str, split: str) -> str:
+    """" (solved: a, 50% of b)": the tasks of ``split`` the run solves in whole or in part, or ''."""
+    scores = ((results.get(run) or {}).get("task_outcomes") or {}).get(split, ({}, {}))[0]
+    parts = [t if v >= 1.0 else f"{v:.0%} of {t}" for t, v in sorted(scores.items()) if v > 0]
+    return f" (solved: {', '.join(parts)})" if parts else ""
 
 
 def ttt_lines(plan: Plan, results: dict[str, dict[str, Any]]) -> list[str]:

@@ -73,22 +73,23 @@ def adapter_of(plan: Plan, work: Path, name: str | None, root: Path = Path("."))
         return None
     run = next(r for r in plan.runs if r.name == name)
     if run.adapter:
-        from recipes.prior import require_prior
+        from recipes.prior import PRIORS, require_prior
 
-        return (root / require_prior(root=root)).resolve()
+        return (root / require_prior(PRIORS[run.adapter].dest, root)).resolve()
     return run_dir(work, run) / "adapter" if run.train else None
 
 
 def shipped_record(run: Run, root: Path) -> dict[str, Any]:
     """A shipped adapter's training, from its manifest, in the shape of a train.json record."""
-    from arccommon.paths import PRIOR_DIR
-    from recipes.prior import MANIFEST
+    from recipes.prior import MANIFEST, PRIORS
 
-    m = read_json(root / PRIOR_DIR / MANIFEST)
+    dest = PRIORS[run.adapter].dest
+    m = read_json(root / dest / MANIFEST)
     return {"run": run.name, "recipe": m["recipe"], "dataset": Path(m["dataset"]).name, "tasks": m.get("tasks"),
             "samples": m.get("samples"), "steps": m["steps"], "tokens_seen": m["tokens_seen"],
             "wall_s": m["trainer_seconds"], "losses": [[1, m["first_loss_mean_first_20"]], [m["steps"], m["final_loss_mean_last_20"]]],
-            "shipped": str(PRIOR_DIR)}
+            "shipped": str(dest), **({"after": next(n for n, d in PRIORS.items() if str(d.dest) == m["continues"])}
+                                                  if m.get("continues") else {})}
 
 
 def per_task_ttt(plan: Plan, run: Run) -> bool:
@@ -303,7 +304,7 @@ def describe(plan: Plan, work: Path, root: Path) -> str:
     for run in plan.runs:
         evals = ", ".join(f"{s} ({len(plan.tasks[s])}, {prompts(s)})" for s in run.evaluate)
         if not run.train:
-            what = f"(shipped {run.adapter}: make prior)" if run.adapter else "(base model)"
+            what = f"(shipped {run.adapter}: make {run.adapter})" if run.adapter else "(base model)"
             lines.append(f"| {run.name} | {what} | | | | | | | | {evals} |")
             continue
         recipe = load_recipe(root / recipe_for(plan, run))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from arccommon.cli import dispatch
-from arccommon.paths import EMBEDDED_MODEL_DIR
+from arccommon.paths import EMBEDDED_MODEL_DIR, PRIOR_DIRS
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -45,22 +45,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_prior(args: argparse.Namespace) -> int:
-    from arccommon.paths import PRIOR_DIR
     from recipes.check import load_recipe
     from recipes.launch import output_dir, train
-    from recipes.prior import PRIOR_RECIPE, prior_problem, ship
+    from recipes.prior import PRIORS, prior_problem, ship
 
+    prior = PRIORS[args.name]
     if args.status:
-        problem = prior_problem(PRIOR_DIR, args.root)
-        print(problem or f"{PRIOR_DIR}: up to date with {PRIOR_RECIPE} and its dataset")
+        problem = prior_problem(prior.dest, args.root)
+        print(problem or f"{prior.dest}: up to date with {prior.recipe}, its dataset and what it continues")
         return 1 if problem else 0
-    out = output_dir(load_recipe(args.root / PRIOR_RECIPE), args.root)
+    out = output_dir(load_recipe(args.root / prior.recipe), args.root)
     if not args.ship_only:
-        print(f"training {PRIOR_RECIPE} (resumes from its last checkpoint; Axolotl's output: {out / 'train.log'})",
+        print(f"training {prior.recipe} (resumes from its last checkpoint; Axolotl's output: {out / 'train.log'})",
               file=sys.stderr)
-        train(PRIOR_RECIPE, root=args.root, log=out / "train.log", label="prior")
-    manifest = ship(out, PRIOR_RECIPE, PRIOR_DIR, args.root)
-    print(f"{PRIOR_DIR}: {manifest['steps']} steps, {manifest['tokens_seen']:,} tokens, "
+        train(prior.recipe, root=args.root, log=out / "train.log", label=prior.name)
+    manifest = ship(out, prior.recipe, prior.dest, args.root)
+    print(f"{prior.dest}: {manifest['steps']} steps, {manifest['tokens_seen']:,} tokens, "
           f"{manifest['trainer_seconds']:.0f} s in the trainer; loss {manifest['first_loss_mean_first_20']:.3f} -> "
           f"{manifest['final_loss_mean_last_20']:.3f} (means of the first and last 20 steps); manifest.json and loss.png beside it")
     return 0
@@ -107,8 +107,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "batch grows N times. GPU recipes only: Axolotl 0.19 cannot run DDP on a CPU")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("prior", help="train the broad prior (recipes/smollm2_cpu_prior.yml; resumes), then ship "
-                                      "it to models/ with its manifest and loss curve")
+    p = sub.add_parser("prior", help="train a broad prior (recipes/smollm2_cpu_prior.yml, or prior2's second pass; "
+                                      "resumes), then ship it to models/ with its manifest and loss curve")
+    p.add_argument("--name", default="prior", choices=list(PRIOR_DIRS),
+                   help="prior: the first pass over every ARC-1 train task; prior2: a second pass over fresh views, "
+                        "continuing the shipped prior (recipes/smollm2_cpu_prior2.yml)")
     p.add_argument("--root", type=Path, default=Path("."), help="repository root")
     p.add_argument("--ship-only", action="store_true", help="ship the finished training without training")
     p.add_argument("--status", action="store_true",

@@ -1,11 +1,14 @@
-"""The broad prior: train it once (recipes/smollm2_cpu_prior.yml), ship it under models/ like the embedded model,
-and tell, in one line, when the shipped adapter is missing or no longer matches its recipe and dataset.
+"""The broad priors: train each once, ship it under models/ like the embedded model, and tell, in one line, when a
+shipped adapter is missing or no longer matches its recipe and dataset.
 
-``python -m recipes prior`` (= ``make prior``) trains or resumes the recipe, then :func:`ship` copies the final
-adapter into :data:`arccommon.paths.PRIOR_DIR` with ``manifest.json`` (the recipe and the sha256 of its settings, the dataset
-manifest's sha256, steps, tokens seen, trainer seconds, the CPU, first and final loss) and ``loss.png``.
-:func:`prior_problem` compares that manifest with the recipe file and the dataset manifest a fresh ``make data``
-builds (data/spec.yml ``arc1_train_prior``): the same bytes, or the prior is stale.
+:data:`PRIORS` names them: ``prior`` (recipes/smollm2_cpu_prior.yml, the first pass over every ARC-1 train task) and
+``prior2`` (recipes/smollm2_cpu_prior2.yml, a second pass over fresh views that continues the shipped ``prior``).
+``python -m recipes prior [--name prior2]`` (= ``make prior`` / ``make prior2``) trains or resumes the recipe, then
+:func:`ship` copies the final adapter into the prior's folder with ``manifest.json`` (the recipe and the sha256 of its
+settings, the dataset manifest's sha256, the manifest of the prior it continues, steps, tokens seen, trainer seconds,
+the CPU, first and final loss) and ``loss.png``. :func:`prior_problem` compares that manifest with the recipe file,
+the dataset manifest a fresh ``make data`` builds (data/spec.yml) and the prior it continues: the same bytes, or
+the prior is stale.
 """
 
 from __future__ import annotations
@@ -15,17 +18,31 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from arccommon.errors import UserError
 from arccommon.files import atomic_write_text, read_json, sha256_file
-from arccommon.paths import ADAPTER_WEIGHTS, PRIOR_DIR
+from arccommon.paths import ADAPTER_WEIGHTS, PRIOR_DIR, PRIOR_DIRS
 from arcprep.writer import manifest_path
 from recipes.check import load_recipe
 from recipes.launch import RESUME_LINE
 
 PRIOR_RECIPE = Path("recipes/smollm2_cpu_prior.yml")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A shipped prior: its name (the make target and the matrix's ``adapter:``), recipe and folder."""
+
+    name: str
+    recipe: Path
+    dest: Path
+
+
+PRIOR_RECIPES = {"prior": PRIOR_RECIPE, "prior2": Path("recipes/smollm2_cpu_prior2.yml")}
+PRIORS = {name: Prior(name, PRIOR_RECIPES[name], dest) for name, dest in PRIOR_DIRS.items()}
 MANIFEST = "manifest.json"
 # What evalkit needs of an adapter folder: weights, config, the training record (prompt format) and the tokenizer.
 SHIPPED_FILES = (ADAPTER_WEIGHTS, "adapter_config.json", "arcprep_training.json", "tokenizer.json",
@@ -34,7 +51,6 @@ MAX_ADAPTER_BYTES = 40 << 20
 TRAINER_DICT = re.compile(r"\{'(?:loss|train_runtime)'.*\}")
 NUMBER = re.compile(r"[-+0-9.e]+")
 CPU_LINE = re.compile(r"^\[cpu_precision\] precision: .*$", re.MULTILINE)
-RETRAIN = "retrain with `make prior`"
 
 
 def recipe_sha256(path: Path) -> str:
@@ -115,7 +131,7 @@ def build_manifest(out_dir: Path, recipe_path: Path, root: Path) -> dict[str, An
         "dataset": recipe["datasets"][0]["path"], "dataset_manifest_sha256": sha256_file(data_manifest),
         "dataset_sha256": read_json(data_manifest).get("jsonl_sha256"),
         "tasks": len(read_json(data_manifest).get("task_ids") or []), "samples": read_json(data_manifest).get("samples"),
-        "base_model": recipe["base_model"], "steps": curve[-1][0],
+        "base_model": recipe["base_model"], **continued(recipe, root), "steps": curve[-1][0],
         "tokens_seen": int(steps[-1].get("num_input_tokens_seen") or steps[-1].get("tokens/total") or 0),
         "trainer_seconds": round(float(ends[-1]["train_runtime"]), 1),
         "sittings": log_text.count("Maximum number of steps set at"),
@@ -124,6 +140,20 @@ def build_manifest(out_dir: Path, recipe_path: Path, root: Path) -> dict[str, An
         "first_loss": curve[0][1], "final_loss": curve[-1][1],
         "first_loss_mean_first_20": mean_loss(curve[:20]), "final_loss_mean_last_20": mean_loss(curve[-20:]),
     }
+
+
+def parent_of(recipe: dict[str, Any]) -> Prior | None:
+    """The shipped prior a recipe continues (its ``lora_model_dir``), or None."""
+    start = recipe.get("lora_model_dir")
+    return next((p for p in PRIORS.values() if start and Path(start) == p.dest), None)
+
+
+def continued(recipe: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The manifest fields naming the shipped prior this recipe continues and its manifest's sha256 (none: {})."""
+    parent = parent_of(recipe)
+    if parent is None:
+        return {}
+    return {"continues": str(parent.dest), "continues_manifest_sha256": sha256_file(root / parent.dest / MANIFEST)}
 
 
 def mean_loss(curve: list[tuple[int, float]]) -> float:
@@ -186,22 +216,32 @@ def ship(out_dir: Path, recipe_path: Path = PRIOR_RECIPE, dest: Path = PRIOR_DIR
 
 
 def prior_problem(dest: Path = PRIOR_DIR, root: Path = Path(".")) -> str | None:
-    """None when the shipped prior matches its recipe and dataset manifest; else one line saying what is wrong."""
+    """None when the shipped prior matches its recipe, its dataset manifest and the prior it continues; else one
+    line saying what is wrong."""
     folder = root / dest
+    make = next((f"make {p.name}" for p in PRIORS.values() if p.dest == dest), "make prior")
+    retrain = f"retrain with `{make}`"
     if not (folder / MANIFEST).exists() or not (folder / ADAPTER_WEIGHTS).exists():
-        return f"{dest}: no shipped prior here; train it with `make prior`"
+        return f"{dest}: no shipped prior here; train it with `{make}`"
     manifest = read_json(folder / MANIFEST)
     recipe_path = root / manifest.get("recipe", str(PRIOR_RECIPE))
     if not recipe_path.exists():
-        return f"{dest}: stale: its recipe {manifest.get('recipe')} is gone; {RETRAIN}"
+        return f"{dest}: stale: its recipe {manifest.get('recipe')} is gone; {retrain}"
     if recipe_sha256(recipe_path) != manifest.get("recipe_sha256"):
-        return f"{dest}: stale: {manifest['recipe']} changed since the prior was trained; {RETRAIN}"
+        return f"{dest}: stale: {manifest['recipe']} changed since the prior was trained; {retrain}"
     data_manifest = dataset_manifest(load_recipe(recipe_path), root)
     if not data_manifest.exists():
         return f"{dest}: cannot check: {data_manifest} is not built (run `make data`)"
     if sha256_file(data_manifest) != manifest.get("dataset_manifest_sha256"):
         return (f"{dest}: stale: {data_manifest} (data/spec.yml) no longer matches the data the prior was trained "
-                f"on; {RETRAIN}")
+                f"on; {retrain}")
+    parent = parent_of(load_recipe(recipe_path))
+    if parent is not None:
+        upstream = prior_problem(parent.dest, root)
+        if upstream:
+            return upstream
+        if sha256_file(root / parent.dest / MANIFEST) != manifest.get("continues_manifest_sha256"):
+            return f"{dest}: stale: it continues {parent.dest}, which was retrained since; {retrain}"
     return None
 
 

@@ -12,34 +12,39 @@ import pytest
 import yaml
 
 from arccommon.errors import UserError
-from arccommon.paths import PRIOR_DIR
+from arccommon.paths import PRIOR2_DIR, PRIOR_DIR
 from experiments.plan import load_matrix
 from recipes.launch import RESUME_LINE, STEPS_LINE
-from recipes.prior import MANIFEST, PRIOR_RECIPE, SHIPPED_FILES, prior_problem, read_log, recipe_sha256, ship
+from recipes.prior import (MANIFEST, PRIOR_RECIPE, PRIORS, SHIPPED_FILES, prior_problem, read_log, recipe_sha256,
+                           ship)
 from tests.conftest import ROOT
 
 STEP = "{{'loss': '{loss}', 'grad_norm': '0.5', 'learning_rate': '0.001', 'tokens/total': {tokens}, 'epoch': '0.1'}}"
 
 
-def test_the_shipped_prior_matches_its_recipe_and_the_data_spec():
-    """What `make data` builds from data/spec.yml must hash as the data the prior was trained on, and the recipe's
-    settings as its recipe's: else the prior is stale and this says how to retrain it."""
-    problem = prior_problem(PRIOR_DIR, ROOT)
+@pytest.mark.parametrize("name", ["prior"])
+def test_the_shipped_prior_matches_its_recipe_and_the_data_spec(name):
+    """What `make data` builds from data/spec.yml must hash as the data the prior was trained on, its recipe's
+    settings as its recipe's, and the prior it continues as the one shipped: else the prior is stale and this says
+    how to retrain it."""
+    prior = PRIORS[name]
+    problem = prior_problem(prior.dest, ROOT)
     assert problem is None, problem
-    manifest = json.loads((ROOT / PRIOR_DIR / MANIFEST).read_text())
-    assert manifest["recipe"] == str(PRIOR_RECIPE) and manifest["tasks"] == 400
-    assert (ROOT / PRIOR_DIR / "adapter_model.safetensors").stat().st_size <= 40 << 20
-    assert (ROOT / PRIOR_DIR / "loss.png").exists()
+    manifest = json.loads((ROOT / prior.dest / MANIFEST).read_text())
+    assert manifest["recipe"] == str(prior.recipe) and manifest["tasks"] == 400
+    assert (ROOT / prior.dest / "adapter_model.safetensors").stat().st_size <= 40 << 20
+    assert (ROOT / prior.dest / "loss.png").exists()
     assert manifest["final_loss_mean_last_20"] < manifest["first_loss_mean_first_20"]
+    assert manifest.get("continues") == (str(PRIOR_DIR) if name == "prior2" else None)
 
 
-def fake_training(root: Path, steps: int = 5, resume_at: int | None = None) -> Path:
-    """A repository root with the prior's recipe, its dataset manifest and a finished Axolotl output folder."""
-    (root / "recipes").mkdir(parents=True)
-    shutil.copyfile(ROOT / PRIOR_RECIPE, root / PRIOR_RECIPE)
-    recipe = yaml.safe_load((root / PRIOR_RECIPE).read_text())
+def fake_training(root: Path, steps: int = 5, resume_at: int | None = None, recipe_path: Path = PRIOR_RECIPE) -> Path:
+    """A repository root with a prior's recipe, its dataset manifest and a finished Axolotl output folder."""
+    (root / "recipes").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / recipe_path, root / recipe_path)
+    recipe = yaml.safe_load((root / recipe_path).read_text())
     data = root / recipe["datasets"][0]["path"]
-    data.parent.mkdir(parents=True)
+    data.parent.mkdir(parents=True, exist_ok=True)
     data.with_suffix("").with_suffix(".manifest.json").write_text(json.dumps(
         {"samples": 3, "task_ids": ["a", "b"], "jsonl_sha256": "x", "tokens": {"max": 10}}))
     out = root / recipe["output_dir"]
@@ -90,6 +95,22 @@ def test_ship_then_missing_or_stale_is_one_line(tmp_path):
 
     shutil.rmtree(tmp_path / PRIOR_DIR)
     assert prior_problem(PRIOR_DIR, tmp_path) == f"{PRIOR_DIR}: no shipped prior here; train it with `make prior`"
+
+
+def test_the_second_pass_is_stale_when_the_first_is_retrained(tmp_path):
+    ship(fake_training(tmp_path), PRIOR_RECIPE, PRIOR_DIR, tmp_path)
+    second = PRIORS["prior2"]
+    assert prior_problem(second.dest, tmp_path) == f"{PRIOR2_DIR}: no shipped prior here; train it with `make prior2`"
+    manifest = ship(fake_training(tmp_path, steps=4, recipe_path=second.recipe), second.recipe, second.dest, tmp_path)
+    assert manifest["continues"] == str(PRIOR_DIR) and manifest["steps"] == 4
+    assert prior_problem(second.dest, tmp_path) is None
+
+    first_manifest = tmp_path / PRIOR_DIR / MANIFEST  # the first pass trained again: another manifest
+    first_manifest.write_text(first_manifest.read_text().replace('"steps": 5', '"steps": 6'))
+    assert prior_problem(second.dest, tmp_path) == (f"{PRIOR2_DIR}: stale: it continues {PRIOR_DIR}, which was "
+                                                    "retrained since; retrain with `make prior2`")
+    shutil.rmtree(tmp_path / PRIOR_DIR)  # a missing first pass is the second pass's problem too, in one line
+    assert prior_problem(second.dest, tmp_path) == f"{PRIOR_DIR}: no shipped prior here; train it with `make prior`"
 
 
 def test_an_unfinished_training_is_not_shipped(tmp_path):
