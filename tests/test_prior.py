@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 STEP = "{{'loss': '{loss}', 'grad_norm': '0.5', 'learning_rate': '0.001', 'tokens/total': {tokens}, 'epoch': '0.1'}}"
 
 
-@pytest.mark.parametrize("name", ["prior"])
+@pytest.mark.parametrize("name", list(PRIORS))
 def test_the_shipped_prior_matches_its_recipe_and_the_data_spec(name):
     """What `make data` builds from data/spec.yml must hash as the data the prior was trained on, its recipe's
     settings as its recipe's, and the prior it continues as the one shipped: else the prior is stale and this says
