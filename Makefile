@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help install install-vllm model data prior-data check-recipes train prior prior2 demo experiments test test-all \
+.PHONY: help install install-vllm model data prior-data check-recipes train prior prior2 prior-sweep demo experiments test test-all \
 	bench lock lock-vllm clean
 
 help:  ## list targets
@@ -82,6 +82,9 @@ prior: data  ## train the broad prior on every ARC-1 train task (~1-2 h on 2 cor
 prior2: data  ## the prior's second pass: 3 fresh views of every ARC-1 train task (~1.5 h on 2 cores; resumes), ship, score
 	$(PY) -m recipes prior --name prior2
 	$(EXPERIMENTS) --scale prior --runs prior,prior2 --results experiments/results-prior2.md
+
+prior-sweep: model  ## the prior's LoRA placement, rank and lr, measured on a slice of train tasks (~45 min on 2 cores; resumes)
+	$(PY) -m experiments.prior_sweep
 
 # Processes for the experiments (accelerate launch): each run trains in the first one, on every core, while
 # evaluations and per-task test-time training are shared out. On a 2-core CPU two single-thread processes ran the
