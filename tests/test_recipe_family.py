@@ -22,7 +22,8 @@ GPU_MEMORY_KEYS = {"sequence_len", "adapter", "load_in_4bit", "bnb_config_kwargs
 # Test-time-training recipes (*_ttt.yml) run a shorter, gentler schedule, on one task's few samples (tokenized
 # without worker processes).
 TTT_SCHEDULE_KEYS = {"max_steps", "num_epochs", "learning_rate", "save_steps", "dataset_num_proc"}
-# The broad prior (*_prior.yml, its second pass *_prior2.yml) runs one long epoch of long samples on the layers the CPU scales train.
+# The broad priors (*_prior.yml, its second pass *_prior2.yml, *_prior3.yml on every layer) run one long epoch of long
+# samples.
 PRIOR_SCHEDULE_KEYS = {"max_steps", "num_epochs", "learning_rate", "save_steps", "warmup_steps", "sequence_len",
                        "peft_layers_to_transform"}
 
@@ -41,7 +42,7 @@ def test_each_family_shares_its_settings(device, free):
     first, *rest = family
     for name in rest:
         own = free | (TTT_SCHEDULE_KEYS if name.endswith("_ttt.yml") else
-                      PRIOR_SCHEDULE_KEYS if name.endswith(("_prior.yml", "_prior2.yml")) else set())
+                      PRIOR_SCHEDULE_KEYS if name.endswith(("_prior.yml", "_prior2.yml", "_prior3.yml")) else set())
         a, b = _settings(family[first], own), _settings(family[name], own)
         differing = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         assert not differing, f"{name} differs from {first} in {differing}"
@@ -51,7 +52,7 @@ def test_every_recipe_states_its_device():
     assert all(load_recipe(p).get("train_device") in ("cpu", "cuda") for p in RECIPES)
     assert [p.name for p in RECIPES if is_cpu_recipe(load_recipe(p))] == [
         "smollm2_cpu.yml", "smollm2_cpu_count.yml", "smollm2_cpu_count_then_arc.yml", "smollm2_cpu_prior.yml",
-        "smollm2_cpu_prior2.yml", "smollm2_cpu_ttt.yml"]
+        "smollm2_cpu_prior2.yml", "smollm2_cpu_prior3.yml", "smollm2_cpu_ttt.yml"]
 
 
 def _copy(tmp_path: Path, name: str, **changes: Any) -> Path:
