@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 	bench lock lock-vllm clean
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
 install: $(STAMP)  ## create $(VENV) with every dependency (idempotent: seconds when nothing changed)
 
@@ -79,9 +79,10 @@ prior: data  ## train the broad prior on every ARC-1 train task (~1-2 h on 2 cor
 	$(PY) -m recipes prior
 	$(EXPERIMENTS) --scale prior --runs base,prior
 
-prior2: data  ## the prior's second pass: 3 fresh views of every ARC-1 train task (~1.5 h on 2 cores; resumes), ship, score
+prior2: data  ## the prior's second pass: 3 fresh views of every ARC-1 train task (~1.5 h on 2 cores; resumes), ship, then score it against base, train and the first pass, with and without TTT (~3 h more)
 	$(PY) -m recipes prior --name prior2
-	$(EXPERIMENTS) --scale prior --runs prior,prior2 --results experiments/results-prior2.md
+	$(EXPERIMENTS) --scale prior --runs base,train,prior,prior2,ttt_eval_prior,ttt_eval_prior2 \
+		--results experiments/results-prior2.md
 
 prior-sweep: model  ## the prior's LoRA placement, rank and lr, measured on a slice of train tasks (~45 min on 2 cores; resumes)
 	$(PY) -m experiments.prior_sweep
