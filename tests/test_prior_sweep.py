@@ -84,7 +84,7 @@ def test_a_tiny_sweep_trains_with_axolotl_and_writes_its_table(tmp_path):
     spec.update(slice={**spec["slice"], "last_rank": 56}, copies=1, held_out_copies=1, steps=2,
                 candidates={"shipped": {}, "rank_16": {"lora_r": 16, "lora_alpha": 32}})
     sweep = tmp_path / "sweep.yml"
-    sweep.write_text(yaml.safe_dump(spec))
+    sweep.write_text(yaml.safe_dump(spec, sort_keys=False))
     results = tmp_path / "sweep.md"
     res = subprocess.run([sys.executable, "-m", "experiments.prior_sweep", "--sweep", str(sweep), "--work",
                           str(tmp_path / "work"), "--results", str(results)], cwd=ROOT, capture_output=True,
