@@ -9,6 +9,7 @@ from typing import Any
 from arccommon.errors import UserError
 from arccommon.files import load_yaml
 from arccommon.paths import EMBEDDED_MODEL_DIR, PRIOR_DIRS
+from arcprep.augment import AUGMENTS
 from arcprep.build import BuildConfig
 from arcprep.counting import CountConfig
 from arcprep.leakage import leaked_tasks
@@ -140,10 +141,15 @@ def make_scale(matrix: dict[str, Any], name: str, overrides: dict[str, Any]) -> 
     return scale
 
 
+def by_size(tasks: list[Task]) -> list[Task]:
+    """``tasks`` ranked by grid cells (prompt length follows cell count), ties by id: the rank every task rule
+    counts in."""
+    return sorted(tasks, key=lambda t: (t.cells(), t.id))
+
+
 def smallest(tasks: list[Task], n: int, skip: int = 0) -> list[Task]:
-    """The ``n`` tasks with the fewest grid cells (prompt length follows cell count) after the ``skip`` smallest,
-    in id order."""
-    return sorted(sorted(tasks, key=lambda t: (t.cells(), t.id))[skip:skip + n], key=lambda t: t.id)
+    """The ``n`` tasks with the fewest grid cells after the ``skip`` smallest (:func:`by_size`), in id order."""
+    return sorted(by_size(tasks)[skip:skip + n], key=lambda t: t.id)
 
 
 def select_tasks(n: int, skip: int = 0) -> dict[str, list[Task]]:
@@ -181,7 +187,7 @@ def dataset_configs(plan: Plan, tokenizer: str | None = None) -> dict[str, Build
     """The datasets the plan's runs train on, as arcprep configs (explicit task ids: the subsets above)."""
     s = plan.scale
     tokenizer = tokenizer or s.tokenizer or s.base_model
-    arc = dict(augment=["dihedral", "color", "swap", "shuffle"], copies=s.copies, seed=s.seed,
+    arc = dict(augment=list(AUGMENTS), copies=s.copies, seed=s.seed,
                tokenizer=tokenizer, max_tokens=s.max_tokens, prompt_format=s.prompt_format)
     ttt = {**arc, "copies": s.ttt_copies, "leave_one_out": True}
     configs: dict[str, BuildConfig | CountConfig] = {

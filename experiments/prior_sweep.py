@@ -18,11 +18,13 @@ from typing import Any
 
 from arccommon.cli import run_command
 from arccommon.errors import UserError
-from arccommon.files import atomic_write_text, load_yaml, read_json
+from arccommon.files import atomic_open, atomic_write_text, load_yaml, read_json
+from arcprep.augment import AUGMENTS
 from arcprep.build import BuildConfig
 from arcprep.sources import load_source
 from arcprep.spec import build_any, is_up_to_date
 from arcprep.tasks import Task
+from experiments.plan import by_size
 
 SWEEP = Path(__file__).with_name("prior_sweep.yml")
 KEYS = {"slice", "copies", "held_out_copies", "steps", "recipe", "common", "candidates"}
@@ -68,7 +70,7 @@ def load_sweep(path: Path = SWEEP) -> Sweep:
 def slice_tasks(sweep: Sweep, tasks: list[Task]) -> tuple[list[Task], list[Task]]:
     """(trained-on, held-out) tasks: ranks first..last by cell count (ties by id); every ``held_out_every``-th rank
     of the slice held out."""
-    ranked = sorted(tasks, key=lambda t: (t.cells(), t.id))[sweep.first_rank - 1:sweep.last_rank]
+    ranked = by_size(tasks)[sweep.first_rank - 1:sweep.last_rank]
     held = [t for i, t in enumerate(ranked, 1) if i % sweep.held_out_every == 0]
     return [t for t in ranked if t not in held], held
 
@@ -76,7 +78,7 @@ def slice_tasks(sweep: Sweep, tasks: list[Task]) -> tuple[list[Task], list[Task]
 def datasets(sweep: Sweep, work: Path, tokenizer: str) -> tuple[Path, Path, list[Task], list[Task]]:
     """Build (or reuse) the slice's training and held-out datasets; returns their paths and tasks."""
     trained, held = slice_tasks(sweep, load_source(sweep.source).tasks)
-    common = dict(source=sweep.source, augment=["dihedral", "color", "swap", "shuffle"], seed=0, tokenizer=tokenizer,
+    common = dict(source=sweep.source, augment=list(AUGMENTS), seed=0, tokenizer=tokenizer,
                   max_tokens=2048, prompt_format="multiturn")
     out = []
     for name, tasks, copies in (("train", trained, sweep.copies), ("held_out", held, sweep.held_out_copies)):
@@ -121,20 +123,30 @@ def measure(log: Path) -> dict[str, Any]:
             "trainer_seconds": round(float(ends[-1]["train_runtime"]), 1)}
 
 
-def run_candidate(sweep: Sweep, name: str, train: Path, held: Path, work: Path, root: Path) -> dict[str, Any]:
-    """Train candidate ``name`` (or reuse its finished result) and return its measures."""
-    from recipes.check import load_recipe
+def settings(sweep: Sweep, name: str) -> dict[str, Any]:
+    """What decides candidate ``name``'s training beyond the shared data: its keys over the common ones, and steps."""
+    return {"steps": sweep.steps, **sweep.common, **sweep.candidates[name]}
+
+
+def run_candidate(sweep: Sweep, recipe: dict[str, Any], name: str, train: Path, held: Path, work: Path,
+                  root: Path) -> dict[str, Any]:
+    """Train candidate ``name`` (or reuse its finished record, made with the same settings) and return its
+    measures."""
     from recipes.launch import train as train_recipe
 
     result = work / "runs" / name / "result.json"  # written when the candidate finished
     log = work / "runs" / name / "train.log"
     if result.exists():
-        return {**read_json(result), **measure(log)}
-    recipe = load_recipe(root / sweep.recipe)
+        record = read_json(result)
+        if record.get("settings") != settings(sweep, name):
+            raise UserError(f"{result}: candidate {name} was trained with {record.get('settings')}, the sweep file "
+                            f"now says {settings(sweep, name)}; delete {result.parent} to train it again")
+        return record
     keys = overrides(sweep, recipe, name, train, held, work, root)
     print(f"[{name}] Axolotl's output: {log}", flush=True)
     train_recipe(root / sweep.recipe, keys, root=root, log=log, label=f"[{name}]")
-    measured = {"candidate": name, "changed": sweep.candidates[name], **measure(log)}
+    measured = {"candidate": name, "changed": sweep.candidates[name], "settings": settings(sweep, name),
+                **measure(log)}
     atomic_write_text(result, json.dumps(measured, indent=2) + "\n")
     return measured
 
@@ -142,8 +154,8 @@ def run_candidate(sweep: Sweep, name: str, train: Path, held: Path, work: Path, 
 def table(sweep: Sweep, results: list[dict[str, Any]], trained: list[Task], held: list[Task], command: str,
           cpu: str) -> str:
     """The sweep's results as Markdown: the rule, the tasks, one row per candidate."""
-    rows = ["| candidate | changed keys | steps | held-out loss before | held-out loss after | own loss, last 8 steps "
-            "| trainer s |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| candidate | changed keys | steps | held-out loss before | held-out loss after | own loss, last "
+            f"{LAST_STEPS} steps | trainer s |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         changed = ", ".join(f"{k}: {v if not isinstance(v, list) else f'{v[0]}-{v[-1]}'}"
                             for k, v in r["changed"].items()) or "(the shipped prior's recipe)"
@@ -159,15 +171,15 @@ def table(sweep: Sweep, results: list[dict[str, Any]], trained: list[Task], held
         f"{sweep.steps} steps unless it changes max_steps, on the same samples ({sweep.copies} views per test "
         f"output); held-out loss: Axolotl's eval loss on the held-out tasks ({sweep.held_out_copies} "
         "views per test output) before the first step and after the last, the multiturn loss on every output grid "
-        "(lower is better); own loss: the mean training loss of its last 8 steps (other samples per seed).", "",
+        f"(lower is better); own loss: the mean training loss of its last {LAST_STEPS} steps (other samples per "
+        "seed).", "",
         f"Trained on ({len(trained)}): {', '.join(sorted(t.id for t in trained))}", "",
         f"Held out ({len(held)}): {', '.join(sorted(t.id for t in held))}", "",
         *rows, ""])
 
 
 def plot(results: list[dict[str, Any]], out: Path) -> None:
-    """Held-out loss against trainer seconds, one labelled point per candidate, as a PNG (temp file, then
-    rename)."""
+    """Held-out loss against trainer seconds, one labelled point per candidate, as a PNG (written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,10 +194,9 @@ def plot(results: list[dict[str, Any]], out: Path) -> None:
     ax.set_ylabel("held-out loss after training")
     ax.set_title("The prior's LoRA settings on a slice of train tasks (lower is better)", fontsize=10)
     fig.tight_layout()
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--only: unknown candidate(s) {', '.join(unknown)}; known: {', '.join(sweep.candidates)}")
         recipe = load_recipe(args.root / sweep.recipe)
         train, held, trained, held_tasks = datasets(sweep, args.work, str(args.root / recipe["base_model"]))
-        results = [run_candidate(sweep, n, train, held, args.work, args.root) for n in names]
+        results = [run_candidate(sweep, recipe, n, train, held, args.work, args.root) for n in names]
         command = "python -m experiments.prior_sweep" + (f" --only {args.only}" if args.only else "")
         atomic_write_text(args.results, table(sweep, results, trained, held_tasks, command, cpu_model()))
         plot(results, args.results.with_suffix(".png"))

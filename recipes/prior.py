@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from arccommon.errors import UserError
-from arccommon.files import atomic_write_text, read_json, sha256_file
+from arccommon.files import atomic_open, atomic_write_text, read_json, sha256_file
 from arccommon.paths import ADAPTER_WEIGHTS, PRIOR_DIR, PRIOR_DIRS
 from arcprep.writer import manifest_path
 from recipes.check import load_recipe
@@ -162,7 +162,7 @@ def mean_loss(curve: list[tuple[int, float]]) -> float:
 
 
 def plot_loss(curve: list[tuple[int, float]], out: Path, title: str) -> None:
-    """The loss per step and its 20-step moving mean, as a PNG (written to a temp file, then renamed)."""
+    """The loss per step and its 20-step moving mean, as a PNG (written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,10 +178,9 @@ def plot_loss(curve: list[tuple[int, float]], out: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend()
     fig.tight_layout()
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_open(out, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(out)
 
 
 def ship(out_dir: Path, recipe_path: Path = PRIOR_RECIPE, dest: Path = PRIOR_DIR, root: Path = Path(".")) -> dict:

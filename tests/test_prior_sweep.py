@@ -3,6 +3,7 @@ own keys, the measures come from Axolotl's log, and a tiny sweep really trains."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,18 @@ def test_help():
     res = subprocess.run([sys.executable, "-m", "experiments.prior_sweep", "--help"], cwd=ROOT, capture_output=True,
                          text=True)
     assert res.returncode == 0 and "--only" in res.stdout
+
+
+def test_a_finished_candidate_is_reused_only_with_the_settings_it_was_trained_with(tmp_path):
+    from experiments.prior_sweep import run_candidate, settings
+
+    sweep = load_sweep()
+    record = tmp_path / "runs" / "rank_16" / "result.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"candidate": "rank_16", "settings": settings(sweep, "rank_16"), "steps": 37}))
+    recipe = load_recipe(ROOT / sweep.recipe)
+    args = (tmp_path / "train.jsonl", tmp_path / "held.jsonl", tmp_path, ROOT)
+    assert run_candidate(sweep, recipe, "rank_16", *args)["steps"] == 37
+    sweep.candidates["rank_16"] = {"lora_r": 8, "lora_alpha": 16}
+    with pytest.raises(UserError, match=r"result\.json: candidate rank_16 was trained with .*delete"):
+        run_candidate(sweep, recipe, "rank_16", *args)
