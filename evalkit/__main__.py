@@ -14,6 +14,7 @@ from arccommon.errors import UserError
 from arccommon.files import read_json
 from arccommon.noise import silence_known_noise
 from evalkit.evaluator import EvalRequest
+from evalkit.request import DFS_MAX
 
 SUMMARY_KEYS = ["score", "output_accuracy", "n_tasks", "n_outputs", "pass_at_1", "shape_accuracy",
                 "oracle_pass_at_n", "unparseable_candidates", "select", "selection", "tokens_per_s", "generation_s",
@@ -33,6 +34,14 @@ def add_run_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--limit", type=int, help="only the first N tasks")
     ap.add_argument("--augmentations", type=int, metavar="VIEWS",
                     help="augmented views (greedy predictions) per test input; default 2 on a CPU, 8 on a GPU")
+    ap.add_argument("--dfs", type=float, metavar="P",
+                    help="depth-first sampling (hf engine): per view, every answer of probability >= P besides the "
+                         "greedy one (evalkit/dfs.py); off by default")
+    ap.add_argument("--dfs-max", type=int, default=DFS_MAX, metavar="N",
+                    help=f"--dfs: at most N answers per view, most probable first (default {DFS_MAX})")
+    ap.add_argument("--score-views", type=int, metavar="N",
+                    help="likelihood selection: score each candidate under N views (the generated ones and more, "
+                         "drawn the same way; default: only the generated ones)")
     ap.add_argument("--select", choices=["vote", "likelihood"],
                     help="how two attempts are chosen from the candidates: vote count, or the sum over views of each "
                          "candidate's log-likelihood (default: likelihood with 2+ views, else vote); summary.json "
@@ -90,7 +99,8 @@ def request_from_args(args: argparse.Namespace) -> EvalRequest:
                        tasks=args.tasks, limit=args.limit,
                        augmentations=args.augmentations, select=args.select, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, max_prompt_tokens=args.max_prompt_tokens,
-                       stop_past_truth=args.stop_past_truth, engine=args.engine, vllm_url=args.vllm_url,
+                       stop_past_truth=args.stop_past_truth, dfs=args.dfs, dfs_max=args.dfs_max,
+                       score_views=args.score_views, engine=args.engine, vllm_url=args.vllm_url,
                        vllm_port=args.vllm_port, vllm_args=args.vllm_args, device=args.device, dtype=args.dtype, out=args.out,
                        seed=args.seed, progress=not args.quiet)
 

@@ -18,7 +18,8 @@ def summary_lines(summary: dict[str, Any], report: str) -> list[str]:
     if selection:
         rows = [("selection", "pass@1", "pass@2")]
         rows += [(mode, f"{v['pass_at_1']:.0%}", f"{v['pass_at_2']:.0%}") for mode, v in sorted(selection.items())]
-        rows.append((f"oracle ({summary.get('augmentations')} views)", "", pct("oracle_pass_at_n")))
+        sampled = f", dfs {summary['dfs_threshold']}" if summary.get("dfs_threshold") else ""
+        rows.append((f"oracle ({summary.get('augmentations')} views{sampled})", "", pct("oracle_pass_at_n")))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines += ["  " + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
                                    enumerate(zip(row, widths))) for row in rows]

@@ -43,6 +43,15 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     if request.stop_past_truth and views > 1:
         raise UserError("--stop-past-truth changes which candidates compete when there are several views (a cut-off "
                         "wrong answer can no longer outvote a right one); use it with --augmentations 1 only")
+    if request.dfs is not None and not 0 < request.dfs < 1:
+        raise UserError(f"--dfs {request.dfs}: a probability threshold is above 0 and below 1 (e.g. 0.1)")
+    if request.dfs is not None and request.engine != "hf":
+        raise UserError(f"--dfs: depth-first sampling runs on the hf engine only, not {request.engine}")
+    if request.dfs is not None and request.dfs_max < 1:
+        raise UserError(f"--dfs-max {request.dfs_max}: at least 1 answer per view")
+    if request.score_views is not None and (request.score_views < views or mode != "likelihood"):
+        raise UserError(f"--score-views {request.score_views}: likelihood selection under at least the {views} "
+                        f"view(s) generated")
     adapter = find_adapter(request.adapter) if request.adapter is not None else None
     per_task = request.adapter_per_task
     found = task_adapters(per_task) if per_task is not None else {}
@@ -56,7 +65,9 @@ def evaluate_split(request: EvalRequest) -> tuple[dict[str, Any] | None, Path]:
     max_new = request.max_new_tokens or max_answer_tokens(settings.encoding)
     cfg = EvalConfig(request.split, str(adapter) if adapter else None, base, mode, views, request.seed, max_new,
                      settings.encoding, settings.system_prompt, request.stop_past_truth, settings.prompt_format,
-                     str(per_task) if per_task else None)
+                     str(per_task) if per_task else None, request.dfs,
+                     request.dfs_max if request.dfs is not None else 0,
+                     request.score_views if request.score_views and request.score_views > views else 0)
     out = request.out_dir(base)
     if shard.is_main:
         print(f"{decide_precision(device, request.dtype).line()}; engine {request.engine}; third-party output: "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from arcprep.encoding import max_answer_tokens
+from arcprep.tasks import MAX_SIDE
 from evalkit.chat_template import ChatTemplate
 from evalkit.generate import Generation, generate_batch
 
@@ -39,6 +40,17 @@ class HFPredictor(ChatTemplate):
                                                   max_sides=sides)):
                 results[i] = gen
         return results  # type: ignore[return-value]
+
+    def explore(self, conversations: list[list[dict[str, str]]], threshold: float, max_candidates: int,
+                max_sides: list[int] | None = None) -> list[list[Generation]]:
+        """Depth-first sampling (evalkit/dfs.py): per conversation, the greedy answer and every other answer of
+        probability >= ``threshold``, at most ``max_candidates``, most probable first."""
+        from evalkit.dfs import Explorer, explore
+
+        explorer = Explorer.for_tokenizer(self.tokenizer, threshold, max_candidates)
+        sides = max_sides or [MAX_SIDE] * len(conversations)
+        return [explore(self.model, self.tokenizer, prompt, explorer, self.max_new_tokens, side)
+                for prompt, side in zip(self.render(conversations), sides)]
 
     def loglik(self, pairs: list[tuple[list[dict[str, str]], str]]) -> list[float]:
         """Each answer's teacher-forced log-likelihood after its conversation (a Scorer for likelihood selection)."""

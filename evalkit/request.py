@@ -11,6 +11,7 @@ from pathlib import Path
 
 CPU_VIEWS, GPU_VIEWS = 2, 8  # default views per test input
 ENGINES = ("hf", "vllm")
+DFS_MAX = 4  # depth-first sampling's default cap on answers per view
 
 
 @dataclass
@@ -29,6 +30,9 @@ class EvalRequest:
     max_new_tokens: int | None = None
     max_prompt_tokens: int | None = 6000
     stop_past_truth: bool = False
+    dfs: float | None = None  # depth-first sampling: every answer at least this likely per view (evalkit/dfs.py)
+    dfs_max: int = DFS_MAX  # ... at most this many per view
+    score_views: int | None = None  # likelihood selection scores under this many views (default: those generated)
     engine: str = "hf"  # hf (Hugging Face generate in this process) | vllm (a vLLM server: evalkit/vllm_engine.py)
     vllm_url: str | None = None  # a running vLLM server to use instead of starting one
     vllm_port: int | None = None  # the port of the server evalkit starts (default: a free one)

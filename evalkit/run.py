@@ -21,6 +21,7 @@ from evalkit.shards import Shard
 from recipes.record import PromptSettings
 
 PER_TASK = "per_task.jsonl"
+NEWER_KEYS = ("dfs_threshold", "dfs_max", "score_views")  # EvalConfig fields an older run.json lacks: it had their defaults
 
 
 @dataclass
@@ -39,6 +40,9 @@ class EvalConfig:
     stop_past_truth: bool = False
     prompt_format: str = "single"
     adapter_per_task: str | None = None
+    dfs_threshold: float | None = None  # depth-first sampling: every answer this likely per view (evalkit/dfs.py)
+    dfs_max: int = 0  # ... at most this many per view
+    score_views: int = 0  # likelihood scores candidates under this many views (0: the generated ones)
 
 
 def select(split: str, tasks: list[str] | None, limit: int | None) -> list[Task]:
@@ -72,7 +76,8 @@ def finished_tasks(out: Path) -> dict[str, dict[str, Any]]:
 def _check_same_run(out: Path, cfg: EvalConfig) -> None:
     path = out / "run.json"
     if path.exists():
-        previous = read_json(path)
+        defaults = json.loads(json.dumps(asdict(EvalConfig(cfg.split, cfg.adapter, cfg.base))))
+        previous = {**{k: defaults[k] for k in NEWER_KEYS}, **read_json(path)}  # run.json written before them
         if previous != json.loads(json.dumps(asdict(cfg))):
             raise UserError(f"{out}: holds results of a different run (see run.json); choose another --out")
     else:
@@ -123,15 +128,17 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
                 limits["answers"] = _true_answers(items, window, cfg)
             if routed:
                 limits["task_ids"] = [w.task_id for w in items]
-            generations = predictor([w.messages for w in items], **limits)
+            generations = _generate(predictor, cfg, [w.messages for w in items], limits)
             gen_seconds += time.perf_counter() - t0
-            new_tokens += sum(g.new_tokens for g in generations)
+            new_tokens += sum(g.new_tokens for gs in generations for g in gs)
             t0 = time.perf_counter()
             found = {}
             for task in window:
-                answered = [(w, g) for w, g in zip(items, generations) if w.task_id == task.id]
-                cands = [revert(w, g, settings.encoding) for w, g in answered]
-                found[task.id] = ([w for w, _ in answered], cands, [options(cands, t) for t in range(len(task.test))])
+                answered = [(w, gs) for w, gs in zip(items, generations) if w.task_id == task.id]
+                cands = [revert(w, g, settings.encoding) for w, gs in answered for g in gs]
+                judges = [w for w, _ in answered] if cfg.score_views <= cfg.augmentations else work_items(
+                    task, cfg.score_views, cfg.seed, settings, count, max_prompt_tokens)
+                found[task.id] = (judges, cands, [options(cands, t) for t in range(len(task.test))])
             if scorer is not None:  # every task of the window in one call: a routing engine batches them
                 _score_options([(views, pools) for views, _, pools in found.values()], scorer, settings.encoding,
                                routed)
@@ -169,6 +176,18 @@ def evaluate(cfg: EvalConfig, tasks: list[Task], predictor: Predictor, out: Path
     records = [done[t.id] for t in tasks]
     return _write_outputs(cfg, records, out, timing["new_tokens"], timing["generation_s"], timing["selection_s"],
                           time.perf_counter() - start)
+
+
+def _generate(predictor: Predictor, cfg: EvalConfig, conversations: list[list[dict[str, str]]],
+              limits: dict[str, Any]) -> list[list[Any]]:
+    """Each conversation's candidate answers: its greedy one, or with ``cfg.dfs_threshold`` every answer at least
+    that likely (at most ``cfg.dfs_max``; a predictor with ``explore``: evalkit/dfs.py)."""
+    if cfg.dfs_threshold is None:
+        return [[g] for g in predictor(conversations, **limits)]
+    explore = getattr(predictor, "explore", None)
+    if explore is None:
+        raise UserError(f"depth-first sampling (--dfs) needs the hf engine; {type(predictor).__name__} has none")
+    return explore(conversations, cfg.dfs_threshold, cfg.dfs_max, max_sides=limits.get("max_sides"))
 
 
 def _true_answers(items: list[WorkItem], window: list[Task], cfg: EvalConfig) -> list[str | None]:
@@ -235,6 +254,7 @@ def _write_outputs(cfg: EvalConfig, records: list[dict[str, Any]], out: Path, ne
         "generation_s": gen_s, "selection_s": select_s, "wall_s": wall_s, "model": cfg.base, "adapter": cfg.adapter,
         "adapter_per_task": cfg.adapter_per_task,
         "split": cfg.split, "select": cfg.select, "augmentations": cfg.augmentations, "encoding": cfg.encoding,
+        "dfs_threshold": cfg.dfs_threshold, "dfs_max": cfg.dfs_max, "score_views": cfg.score_views or None,
         "prompt_format": cfg.prompt_format,
         "selection": _selection_summary(records),
     }

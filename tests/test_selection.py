@@ -126,6 +126,44 @@ def test_likelihood_beats_vote_on_the_same_candidates(tmp_path):
         evaluate(cfg, [task], generate, tmp_path / "x", SETTINGS, progress=False)
 
 
+def test_score_views_judge_under_more_views_than_generated(tmp_path):
+    """--score-views 4 with 2 generated views: the 2 are the first 2 of the 4, and every option is scored under all 4."""
+    from evalkit.predict import work_items
+
+    task = next(t for t in load_source("train").tasks if len(t.test) == 1)
+    right = task.test[0].output
+    wrong = [[(c + 1) % 10 for c in row] for row in right]
+    four = work_items(task, 4, 0, SETTINGS)
+    assert [v.messages for v in work_items(task, 2, 0, SETTINGS)] == [v.messages for v in four[:2]]
+    scorer = Scorer({encode_grid(v.augmentation.apply_grid(right)) for v in four})
+
+    def generate(conversations, **_):
+        views = [next(v for v in four if v.messages == m) for m in conversations]
+        return [Generation(encode_grid(v.augmentation.apply_grid(g)), -0.5, 4) for v, g in zip(views, [wrong, right])]
+
+    cfg = EvalConfig("train", None, "fake", select="likelihood", augmentations=2, max_new_tokens=max_answer_tokens(),
+                     system_prompt=SETTINGS.system_prompt, score_views=4)
+    evaluate(cfg, [task], generate, tmp_path, SETTINGS, progress=False, scorer=scorer)
+    assert len(scorer.scored) == 2 * 4
+    assert {m[-1]["content"] for m, _ in scorer.scored} == {v.messages[-1]["content"] for v in four}
+    record = json.loads((tmp_path / "per_task.jsonl").read_text())
+    assert record["attempts_by_mode"]["likelihood"][0] == [right, wrong]
+
+
+def test_a_run_json_older_than_the_sampling_keys_still_resumes(tmp_path):
+    from dataclasses import asdict
+
+    from evalkit.run import NEWER_KEYS, _check_same_run
+
+    cfg = EvalConfig("train", None, "fake", max_new_tokens=max_answer_tokens())
+    old = {k: v for k, v in asdict(cfg).items() if k not in NEWER_KEYS}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    _check_same_run(tmp_path, cfg)  # the defaults they had
+    with pytest.raises(Exception, match="different run"):
+        _check_same_run(tmp_path, EvalConfig("train", None, "fake", max_new_tokens=max_answer_tokens(),
+                                             dfs_threshold=0.1, dfs_max=4))
+
+
 def test_predictions_are_a_valid_submission_for_a_hidden_test_set(tmp_path):
     tasks = load_source("eval").tasks[:5]
     challenges = {t.id: {"train": [p.to_json() for p in t.train], "test": [{"input": p.input} for p in t.test]}
@@ -169,6 +207,11 @@ def _evalkit(*args):
 def test_stop_past_truth_is_refused_with_several_views():
     res = _evalkit("--base", "x", "--split", "train", "--augmentations", "2", "--stop-past-truth")
     assert res.returncode == 2 and "--stop-past-truth" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_score_views_below_the_generated_views_is_one_line():
+    res = _evalkit("--base", "x", "--split", "train", "--augmentations", "4", "--score-views", "2")
+    assert res.returncode == 2 and "--score-views 2" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_adapter_folder_resolves_to_its_single_final_adapter(tmp_path):
