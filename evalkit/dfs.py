@@ -102,13 +102,14 @@ class _Search:
     def resume(self, prefix: list[int], logp: float, branches: list) -> tuple[list[int], float] | None:
         """Decode the branch ``prefix`` (path log-probability ``logp``); an end-of-turn branch is already whole."""
         if prefix[-1] == self.explorer.eos:
-            return (prefix, logp) if self._parses(prefix) else None
+            return (prefix, logp) if self._stop_after(prefix) is not None else None
         self.cache.crop(self.prompt_len)
         return self.descend(prefix, logp, self._next(prefix), branches)
 
-    def _parses(self, tokens: list[int]) -> bool:
+    def _stop_after(self, tokens: list[int]) -> RaggedStop | None:
+        """RaggedStop fed ``tokens``, ready for the next; None when they can no longer parse as a grid."""
         stop = RaggedStop(0, self.explorer.digits, self.explorer.newline, self.max_side)
-        return not any(bool(stop(torch.tensor([[t]]), None)[0]) for t in tokens)
+        return None if any(bool(stop(torch.tensor([[t]]), None)[0]) for t in tokens) else stop
 
     def descend(self, prefix: list[int], logp: float, logprobs: torch.Tensor, branches: list,
                 root: bool = False) -> tuple[list[int], float] | None:
@@ -116,10 +117,9 @@ class _Search:
         path at or above the threshold onto ``branches``. Returns the whole answer and its log-probability, or None
         when it fell below the threshold (except at the ``root``), could no longer parse, or ran past the cap."""
         ex = self.explorer
-        stop = RaggedStop(0, ex.digits, ex.newline, self.max_side)
-        for token in prefix:
-            if bool(stop(torch.tensor([[token]]), None)[0]):
-                return None
+        stop = self._stop_after(prefix)
+        if stop is None:
+            return None
         tokens = list(prefix)
         while len(tokens) < self.max_new_tokens:
             best = int(torch.argmax(logprobs))

@@ -21,7 +21,8 @@ from evalkit.shards import Shard
 from recipes.record import PromptSettings
 
 PER_TASK = "per_task.jsonl"
-NEWER_KEYS = ("dfs_threshold", "dfs_max", "score_views")  # EvalConfig fields an older run.json lacks: it had their defaults
+# EvalConfig fields an older run.json lacks: it had their defaults
+NEWER_KEYS = ("dfs_threshold", "dfs_max", "score_views")
 
 
 @dataclass
