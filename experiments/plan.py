@@ -49,11 +49,11 @@ class Scale:
     skip_tasks: int = 0  # pass over this many smallest tasks per split first (a held-out set to choose settings on)
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys set for every training run
     ttt_overrides: dict[str, Any] = field(default_factory=dict)  # and then for test-time training runs
+    recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
     def recipe_overrides(self, ttt: bool) -> dict[str, Any]:
         """The recipe keys this scale sets on a training: ``overrides``, then ``ttt_overrides`` for TTT."""
         return {**self.overrides, **(self.ttt_overrides if ttt else {})}
-    recipes: dict[str, str] = field(default_factory=dict)  # this scale's recipe per role (default: the matrix's)
 
 
 SHIPPED_ADAPTERS = tuple(PRIOR_DIRS)  # adapters a run may use as they are: the broad priors (recipes/prior.py)
